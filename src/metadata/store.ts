@@ -1,0 +1,209 @@
+/**
+ * The metadata port: everything but blob bytes. One implementation (pg/) runs the
+ * same SQL on a PostgreSQL server (pg.Pool) and on embedded PGlite. Every method
+ * is a single statement or runs inside the caller's transaction; none buffers blobs.
+ * Every implementation must pass test/conformance/metadata-store.ts.
+ *
+ * Ordering: every list of names is in byte-wise lexical order (COLLATE "C"),
+ * which is what the distribution spec's `last`/`n` pagination expects.
+ */
+export interface MetadataStore {
+  readonly repositories: RepositoriesStore;
+  readonly blobs: BlobsStore;
+  readonly manifests: ManifestsStore;
+  readonly tags: TagsStore;
+  readonly uploads: UploadsStore;
+  readonly users: UsersStore;
+  readonly settings: SettingsStore;
+
+  /**
+   * Runs `fn` in one database transaction; the store handed to `fn` is bound to it.
+   * Commits when `fn` resolves, rolls back when it throws (and rethrows).
+   * Nested calls on a transaction-bound store run inside the same transaction.
+   */
+  transaction<T>(fn: (tx: MetadataStore) => Promise<T>): Promise<T>;
+
+  /** Takes a transaction-scoped advisory lock (pg_advisory_xact_lock) on `name`; only valid inside `transaction`. */
+  lock(name: string): Promise<void>;
+
+  /** Round-trips to the database (for /readyz). */
+  ping(): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+export type RepositoryClass = 'local' | 'remote' | 'virtual';
+
+export interface RepositoryRecord {
+  key: string;
+  rclass: RepositoryClass;
+  /** The Artifactory-shaped configuration, already validated by the caller. */
+  config: Record<string, unknown>;
+  /** `namespace/name` of the DockerRepository resource that owns it, or null. */
+  managedBy: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface RepositoryInput {
+  key: string;
+  rclass: RepositoryClass;
+  config: Record<string, unknown>;
+  managedBy?: string | null;
+}
+
+export interface RepositoriesStore {
+  /** All repositories ordered by key, optionally of one class. */
+  list(rclass?: RepositoryClass): Promise<RepositoryRecord[]>;
+  get(key: string): Promise<RepositoryRecord | undefined>;
+  /** Inserts; resolves false (and changes nothing) when the key exists. */
+  create(input: RepositoryInput): Promise<boolean>;
+  /** Replaces class, config and managedBy; resolves false when the key does not exist. */
+  update(input: RepositoryInput): Promise<boolean>;
+  /** Deletes the repository and (by cascade) its links, manifests, tags and uploads. False when absent. */
+  delete(key: string): Promise<boolean>;
+}
+
+export interface BlobRecord {
+  digest: string;
+  size: number;
+  /** Storage key the bytes live under. */
+  storageKey: string;
+  createdAt: Date;
+}
+
+export interface BlobsStore {
+  /** The blob if any repository holds it. */
+  get(digest: string): Promise<BlobRecord | undefined>;
+  /** Inserts the blob if absent; resolves the stored record (the existing one when present). */
+  put(blob: { digest: string; size: number; storageKey: string }): Promise<BlobRecord>;
+  /** Links a stored blob into an image of a repository; idempotent. */
+  link(repoKey: string, image: string, digest: string): Promise<void>;
+  /** The blob when it is linked into this image of this repository. */
+  getLinked(repoKey: string, image: string, digest: string): Promise<BlobRecord | undefined>;
+  /** Removes a link; false when there was none. The blob row stays (GC decides). */
+  unlink(repoKey: string, image: string, digest: string): Promise<boolean>;
+  /** Of `digests`, those NOT linked into this image of this repository (input order kept). */
+  missing(repoKey: string, image: string, digests: string[]): Promise<string[]>;
+}
+
+export interface ManifestRecord {
+  repoKey: string;
+  image: string;
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  /** Digest of the OCI 1.1 `subject`, when the manifest has one. */
+  subject: string | null;
+  size: number;
+  /** Exact bytes as pushed. */
+  content: Buffer;
+  annotations: Record<string, string> | null;
+  createdAt: Date;
+}
+
+export type ManifestSummary = Omit<ManifestRecord, 'content'>;
+
+export interface ManifestReference {
+  digest: string;
+  kind: 'blob' | 'manifest';
+}
+
+export interface ManifestsStore {
+  get(repoKey: string, image: string, digest: string): Promise<ManifestRecord | undefined>;
+  /**
+   * Inserts the manifest and its references if absent (a digest's bytes never
+   * change, so an existing row is kept as it is). Resolves true when inserted.
+   */
+  put(manifest: Omit<ManifestRecord, 'createdAt'>, references: ManifestReference[]): Promise<boolean>;
+  /** Deletes the manifest, its references and (by cascade) the tags pointing at it. False when absent. */
+  delete(repoKey: string, image: string, digest: string): Promise<boolean>;
+  /** Of `digests`, those with no manifest in this image of this repository (input order kept). */
+  missing(repoKey: string, image: string, digests: string[]): Promise<string[]>;
+  /** Manifests whose subject is `subject`, optionally only of one artifactType, ordered by digest. */
+  referrers(repoKey: string, image: string, subject: string, artifactType?: string): Promise<ManifestSummary[]>;
+  /** The references a stored manifest was put with. */
+  references(repoKey: string, image: string, digest: string): Promise<ManifestReference[]>;
+  /**
+   * Images of the repositories, `repoKey/image` pairs holding at least one
+   * manifest, ordered by `repoKey || '/' || image`, after `last` (that same
+   * joined form), at most `limit`. `repoKeys` undefined means all repositories.
+   */
+  catalog(opts: { repoKeys?: string[]; last?: string; limit?: number }): Promise<Array<{ repoKey: string; image: string }>>;
+  /** True when the image holds at least one manifest. */
+  imageExists(repoKey: string, image: string): Promise<boolean>;
+}
+
+export interface TagRecord {
+  repoKey: string;
+  image: string;
+  name: string;
+  digest: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface TagsStore {
+  /** Digest the tag points at, or undefined. */
+  resolve(repoKey: string, image: string, tag: string): Promise<string | undefined>;
+  /** Points the tag at a stored manifest (creating or re-pointing it); resolves the previous digest, if any. */
+  set(repoKey: string, image: string, tag: string, digest: string): Promise<{ previous?: string }>;
+  /** False when the tag did not exist. */
+  delete(repoKey: string, image: string, tag: string): Promise<boolean>;
+  /** Tag names in lexical order, strictly after `last`, at most `limit`. */
+  list(repoKey: string, image: string, opts?: { last?: string; limit?: number }): Promise<string[]>;
+  /** Full records for one image, most recently updated first. */
+  records(repoKey: string, image: string): Promise<TagRecord[]>;
+  /** Tag names pointing at `digest`, lexical order. */
+  forDigest(repoKey: string, image: string, digest: string): Promise<string[]>;
+}
+
+export interface UploadRecord {
+  id: string;
+  repoKey: string;
+  image: string;
+  /** Bytes received so far (the next PATCH must start here). */
+  size: number;
+  driverState: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface UploadsStore {
+  create(upload: { id: string; repoKey: string; image: string; driverState: Record<string, unknown> }): Promise<UploadRecord>;
+  get(id: string): Promise<UploadRecord | undefined>;
+  /**
+   * Compare-and-set: moves the session from `expectedSize` to `size` with the new
+   * driver state. False (nothing changed) when the stored size is not `expectedSize`
+   * or the session is gone — another request got there first.
+   */
+  advance(id: string, expectedSize: number, size: number, driverState: Record<string, unknown>): Promise<boolean>;
+  /** False when absent. */
+  delete(id: string): Promise<boolean>;
+  /** Sessions not touched since `before`, oldest first, at most `limit`. */
+  stale(before: Date, limit: number): Promise<UploadRecord[]>;
+}
+
+export interface UserRecord {
+  name: string;
+  passwordHash: string | null;
+  email: string | null;
+  admin: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface UsersStore {
+  get(name: string): Promise<UserRecord | undefined>;
+  list(): Promise<UserRecord[]>;
+  /** Creates or replaces the user's fields. */
+  upsert(user: { name: string; passwordHash: string | null; email?: string | null; admin: boolean }): Promise<void>;
+  delete(name: string): Promise<boolean>;
+}
+
+export interface SettingsStore {
+  get<T = unknown>(name: string): Promise<T | undefined>;
+  set(name: string, value: unknown): Promise<void>;
+  /** Stores `value` unless the name is set; resolves the value that is stored afterwards. */
+  setIfAbsent<T>(name: string, value: T): Promise<T>;
+}
