@@ -1,7 +1,12 @@
+-- Every identifier column (keys, names, digests) uses COLLATE "C": lists are
+-- paginated in byte-wise order (the distribution spec's `n`/`last`), and with
+-- the column collation equal to the queries' COLLATE "C" the primary-key indexes
+-- serve those ordered scans whatever the database's default collation is.
+
 -- Repository configuration: one row per repository key. `config` holds the
 -- Artifactory-shaped fields (validated by the repository zod schema on the way in).
 CREATE TABLE repositories (
-  key         text PRIMARY KEY,
+  key         text COLLATE "C" PRIMARY KEY,
   rclass      text NOT NULL CHECK (rclass IN ('local', 'remote', 'virtual')),
   config      jsonb NOT NULL,
   managed_by  text,
@@ -11,7 +16,7 @@ CREATE TABLE repositories (
 
 -- Every committed blob, once, whatever the repositories that link it.
 CREATE TABLE blobs (
-  digest       text PRIMARY KEY,
+  digest       text COLLATE "C" PRIMARY KEY,
   size         bigint NOT NULL,
   storage_key  text NOT NULL,
   created_at   timestamptz NOT NULL DEFAULT now()
@@ -19,9 +24,9 @@ CREATE TABLE blobs (
 
 -- A blob is visible in an image of a repository only through a link.
 CREATE TABLE repository_blobs (
-  repo_key    text NOT NULL REFERENCES repositories(key) ON DELETE CASCADE,
-  image       text NOT NULL,
-  digest      text NOT NULL REFERENCES blobs(digest),
+  repo_key    text COLLATE "C" NOT NULL REFERENCES repositories(key) ON DELETE CASCADE,
+  image       text COLLATE "C" NOT NULL,
+  digest      text COLLATE "C" NOT NULL REFERENCES blobs(digest),
   created_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (repo_key, image, digest)
 );
@@ -29,12 +34,12 @@ CREATE INDEX repository_blobs_digest ON repository_blobs (digest);
 
 -- Manifests are small: their exact bytes live here, served byte-for-byte.
 CREATE TABLE manifests (
-  repo_key       text NOT NULL REFERENCES repositories(key) ON DELETE CASCADE,
-  image          text NOT NULL,
-  digest         text NOT NULL,
+  repo_key       text COLLATE "C" NOT NULL REFERENCES repositories(key) ON DELETE CASCADE,
+  image          text COLLATE "C" NOT NULL,
+  digest         text COLLATE "C" NOT NULL,
   media_type     text NOT NULL,
   artifact_type  text,
-  subject        text,
+  subject        text COLLATE "C",
   size           bigint NOT NULL,
   content        bytea NOT NULL,
   annotations    jsonb,
@@ -46,10 +51,10 @@ CREATE INDEX manifests_digest ON manifests (digest);
 
 -- What a manifest points at: blobs (config, layers) and child manifests (index).
 CREATE TABLE manifest_references (
-  repo_key      text NOT NULL,
-  image         text NOT NULL,
-  digest        text NOT NULL,
-  child_digest  text NOT NULL,
+  repo_key      text COLLATE "C" NOT NULL,
+  image         text COLLATE "C" NOT NULL,
+  digest        text COLLATE "C" NOT NULL,
+  child_digest  text COLLATE "C" NOT NULL,
   child_kind    text NOT NULL CHECK (child_kind IN ('blob', 'manifest')),
   PRIMARY KEY (repo_key, image, digest, child_digest),
   FOREIGN KEY (repo_key, image, digest) REFERENCES manifests (repo_key, image, digest) ON DELETE CASCADE
@@ -57,10 +62,10 @@ CREATE TABLE manifest_references (
 CREATE INDEX manifest_references_child ON manifest_references (child_digest);
 
 CREATE TABLE tags (
-  repo_key    text NOT NULL,
-  image       text NOT NULL,
-  name        text NOT NULL,
-  digest      text NOT NULL,
+  repo_key    text COLLATE "C" NOT NULL,
+  image       text COLLATE "C" NOT NULL,
+  name        text COLLATE "C" NOT NULL,
+  digest      text COLLATE "C" NOT NULL,
   created_at  timestamptz NOT NULL DEFAULT now(),
   updated_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (repo_key, image, name),
@@ -70,18 +75,22 @@ CREATE INDEX tags_digest ON tags (repo_key, image, digest);
 
 -- Upload sessions survive restarts and may move between processes.
 CREATE TABLE uploads (
-  id             uuid PRIMARY KEY,
-  repo_key       text NOT NULL REFERENCES repositories(key) ON DELETE CASCADE,
-  image          text NOT NULL,
+  -- text, not uuid: an id arriving in a URL is looked up as given (a malformed
+  -- one is simply absent instead of a cast error), and it reads back unchanged.
+  id             text COLLATE "C" PRIMARY KEY,
+  repo_key       text COLLATE "C" NOT NULL REFERENCES repositories(key) ON DELETE CASCADE,
+  image          text COLLATE "C" NOT NULL,
   size           bigint NOT NULL DEFAULT 0,
   driver_state   jsonb NOT NULL,
   created_at     timestamptz NOT NULL DEFAULT now(),
   updated_at     timestamptz NOT NULL DEFAULT now()
 );
+-- The stale-session sweep reads oldest first.
+CREATE INDEX uploads_updated_at ON uploads (updated_at);
 
 -- Users, for the admin bootstrap now and full access control later.
 CREATE TABLE users (
-  name           text PRIMARY KEY,
+  name           text COLLATE "C" PRIMARY KEY,
   password_hash  text,
   email          text,
   admin          boolean NOT NULL DEFAULT false,
@@ -91,7 +100,7 @@ CREATE TABLE users (
 
 -- Small key/value settings (generated secrets, first-start markers).
 CREATE TABLE settings (
-  name        text PRIMARY KEY,
+  name        text COLLATE "C" PRIMARY KEY,
   value       jsonb NOT NULL,
   updated_at  timestamptz NOT NULL DEFAULT now()
 );

@@ -1,0 +1,172 @@
+/**
+ * The configuration schema: every setting drydock reads, with its default. Every
+ * object is strict, so a misspelt key is an error rather than a silently ignored
+ * setting. `loadConfig` (load.ts) applies it to the config file plus environment
+ * overrides, then resolves paths and freezes the result.
+ */
+import { z } from 'zod';
+import { repositorySchema } from './repository.js';
+
+// `.prefault({})` (not `.default({})`): zod 4 returns a `.default` value as-is,
+// unparsed, so the nested defaults would be lost when the whole section is absent.
+
+const serverSchema = z
+  .strictObject({
+    host: z.string().min(1).default('0.0.0.0'),
+    // 0 lets the OS pick a free port (tests).
+    port: z.int().min(0).max(65535).default(5000),
+    /** The external URL clients use (token realm, Location headers, Set Me Up). */
+    baseUrl: z
+      .url({
+        protocol: /^https?$/,
+        error: (iss) => (iss.code === 'invalid_format' ? 'must be an absolute http:// or https:// URL' : undefined),
+      })
+      .optional(),
+    /** Serve `<repoKey>.<subdomainOf>` by Host header (the subdomain method). */
+    subdomainOf: z.hostname({ error: 'must be a DNS domain name such as registry.example.com' }).optional(),
+    /** Trust X-Forwarded-* from a reverse proxy (express `trust proxy`). */
+    trustProxy: z.boolean().default(false),
+    /** How long in-flight requests may run after SIGTERM before the process exits. */
+    shutdownTimeoutMs: z.int().min(0).default(10000),
+  })
+  .prefault({});
+
+const databaseSchema = z
+  .strictObject({
+    /** PostgreSQL connection string; absent = embedded PostgreSQL (PGlite) under dataDir. */
+    url: z.string().min(1).optional(),
+    poolSize: z.int().min(1).default(10),
+    // 0 disables PostgreSQL's statement_timeout.
+    statementTimeoutMs: z.int().min(0).default(30000),
+  })
+  .prefault({});
+
+const storageSchema = z
+  .strictObject({
+    driver: z.enum(['filesystem']).default('filesystem'),
+    filesystem: z
+      .strictObject({
+        /** Blob root; defaults to `<dataDir>/blobs` when the config is resolved. */
+        root: z.string().min(1).optional(),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const authSchema = z
+  .strictObject({
+    /** The bootstrap `admin` user's password; generated and printed once when absent. */
+    adminPassword: z.string().min(1).optional(),
+    /** Enable the `anonymous` user (its rights still come from permission targets). */
+    anonymousAccess: z.boolean().default(false),
+  })
+  .prefault({});
+
+const uploadsSchema = z
+  .strictObject({
+    /** An upload session untouched this long is abandoned and reclaimed. */
+    staleAfterSecs: z.int().min(1).default(86400),
+  })
+  .prefault({});
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const logSchema = z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({});
+
+const metricsSchema = z.strictObject({ requireAuth: z.boolean().default(false) }).prefault({});
+
+/** Repository keys, and repository ports against each other and the main port, must not collide. */
+function checkRepositoryCollisions(value: unknown, ctx: z.RefinementCtx): void {
+  const root = value as { server?: { port?: unknown }; repositories?: unknown } | undefined;
+  if (!Array.isArray(root?.repositories)) return;
+  const keys = new Map<string, number>();
+  const ports = new Map<number, number>();
+  const serverPort = root.server?.port;
+  root.repositories.forEach((repo: unknown, i: number) => {
+    // The value may be partially invalid here (see `when` below): skip what failed its own schema.
+    if (typeof repo !== 'object' || repo === null) return;
+    const { key, port } = repo as { key?: unknown; port?: unknown };
+    if (typeof key === 'string') {
+      const first = keys.get(key);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          input: key,
+          path: ['repositories', i, 'key'],
+          message: `duplicate repository key "${key}" (also repositories.${first})`,
+        });
+      } else keys.set(key, i);
+    }
+    if (typeof port === 'number') {
+      const first = ports.get(port);
+      if (port === serverPort) {
+        ctx.addIssue({
+          code: 'custom',
+          input: port,
+          path: ['repositories', i, 'port'],
+          message: `port ${port} is server.port`,
+        });
+      } else if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          input: port,
+          path: ['repositories', i, 'port'],
+          message: `port ${port} is already used by repositories.${first}`,
+        });
+      } else ports.set(port, i);
+    }
+  });
+}
+
+export const configSchema = z
+  .strictObject({
+    server: serverSchema,
+    /** Embedded database and default blob root live here; resolved against the working directory. */
+    dataDir: z.string().min(1).default('./data'),
+    database: databaseSchema,
+    storage: storageSchema,
+    auth: authSchema,
+    uploads: uploadsSchema,
+    log: logSchema,
+    metrics: metricsSchema,
+    /** Repositories created or updated at start, idempotently. */
+    repositories: z.array(repositorySchema).default([]),
+  })
+  // `when`: run even when other parts of the file are invalid, so every problem is
+  // reported in one go (zod skips refinements after the first failure otherwise).
+  .superRefine((value, ctx) => checkRepositoryCollisions(value, ctx), { when: () => true });
+
+/** What a config file may contain: every field optional where a default exists. */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The schema's output, before paths are resolved. */
+export type ParsedConfig = z.output<typeof configSchema>;
+
+/**
+ * Object properties readonly all the way down. Arrays keep their mutable type on
+ * purpose: a `readonly T[]` is not assignable to `T[]`, which would stop passing
+ * `config.repositories[i]` to code typed with `RepositoryConfig`. The loaded value
+ * is frozen at run time anyway, arrays included.
+ */
+export type DeepReadonly<T> = T extends (infer U)[]
+  ? DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/**
+ * The loaded configuration (see `loadConfig`): validated, defaults filled,
+ * `dataDir` absolute, `storage.filesystem.root` absolute and always present, frozen.
+ */
+export type Config = DeepReadonly<
+  Omit<ParsedConfig, 'dataDir' | 'storage'> & {
+    /** Absolute. */
+    dataDir: string;
+    storage: Omit<ParsedConfig['storage'], 'filesystem'> & {
+      filesystem: Omit<ParsedConfig['storage']['filesystem'], 'root'> & {
+        /** Absolute; `<dataDir>/blobs` unless set. */
+        root: string;
+      };
+    };
+  }
+>;

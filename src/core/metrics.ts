@@ -1,0 +1,62 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * drydock's metrics, on a private registry per process (or per test) so two
+ * apps in one process never share counters.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'route' | 'method' | 'status'>;
+  readonly httpDuration: Histogram<'route' | 'method' | 'status'>;
+  readonly bytesIn: Counter<'route'>;
+  readonly bytesOut: Counter<'route'>;
+  readonly uploadDuration: Histogram<'outcome'>;
+  readonly storageDuration: Histogram<'driver' | 'action' | 'outcome'>;
+}
+
+export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaults) collectDefaultMetrics({ register: registry, prefix: 'drydock_' });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'drydock_http_requests_total',
+      help: 'HTTP requests by route template, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'drydock_http_request_duration_seconds',
+      help: 'HTTP request latency by route template, method and status',
+      labelNames: ['route', 'method', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    bytesIn: new Counter({
+      name: 'drydock_http_request_bytes_total',
+      help: 'Request body bytes received, by route template',
+      labelNames: ['route'],
+      registers: [registry],
+    }),
+    bytesOut: new Counter({
+      name: 'drydock_http_response_bytes_total',
+      help: 'Response body bytes sent, by route template',
+      labelNames: ['route'],
+      registers: [registry],
+    }),
+    uploadDuration: new Histogram({
+      name: 'drydock_upload_duration_seconds',
+      help: 'Time from upload session start to completion or cancellation',
+      labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800],
+      registers: [registry],
+    }),
+    storageDuration: new Histogram({
+      name: 'drydock_storage_operation_duration_seconds',
+      help: 'Blob storage driver operation latency',
+      labelNames: ['driver', 'action', 'outcome'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,71 @@
+import type { MetadataStore } from '../store.js';
+import { migrate } from '../migrations.js';
+import { openDb, type Db, type OpenDbOptions } from './db.js';
+import { PgBlobs } from './blobs.js';
+import { PgManifests } from './manifests.js';
+import { PgRepositories } from './repositories.js';
+import { PgSettings } from './settings.js';
+import { PgTags } from './tags.js';
+import { PgUploads } from './uploads.js';
+import { PgUsers } from './users.js';
+
+/**
+ * `MetadataStore` over a `Db` — the same SQL on a PostgreSQL server and on
+ * PGlite. Every group is bound to one Db: the store's own, or inside
+ * `transaction` the transaction's.
+ */
+export class PgMetadataStore implements MetadataStore {
+  readonly repositories: PgRepositories;
+  readonly blobs: PgBlobs;
+  readonly manifests: PgManifests;
+  readonly tags: PgTags;
+  readonly uploads: PgUploads;
+  readonly users: PgUsers;
+  readonly settings: PgSettings;
+
+  /** Takes over `db`: `close()` closes it. The schema must be migrated already. */
+  constructor(private readonly db: Db) {
+    this.repositories = new PgRepositories(db);
+    this.blobs = new PgBlobs(db);
+    this.manifests = new PgManifests(db);
+    this.tags = new PgTags(db);
+    this.uploads = new PgUploads(db);
+    this.users = new PgUsers(db);
+    this.settings = new PgSettings(db);
+  }
+
+  transaction<T>(fn: (tx: MetadataStore) => Promise<T>): Promise<T> {
+    // On a transaction-bound store the Db hands back itself: reuse this store.
+    return this.db.transaction((txDb) => fn(txDb === this.db ? this : new PgMetadataStore(txDb)));
+  }
+
+  async lock(name: string): Promise<void> {
+    // Outside a transaction the lock would be released as soon as the statement ends.
+    if (!this.db.inTransaction) throw new Error('lock() is only valid inside transaction()');
+    await this.db.query('SELECT 1 FROM pg_advisory_xact_lock(hashtext($1))', [name]);
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+/**
+ * Opens the database (`databaseUrl` → PostgreSQL server, else PGlite on
+ * `dataDir` or in memory), applies pending migrations and resolves the store.
+ * On a migration failure the database is closed again and the error rethrown.
+ */
+export async function openMetadataStore(opts: OpenDbOptions): Promise<MetadataStore> {
+  const db = await openDb(opts);
+  try {
+    await migrate(db);
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw e;
+  }
+  return new PgMetadataStore(db);
+}

@@ -1,0 +1,91 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../core/config/index.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { createMetrics, type Metrics } from '../core/metrics.js';
+import { openMetadataStore } from '../metadata/pg/store.js';
+import type { MetadataStore } from '../metadata/store.js';
+import type { BlobDriver } from '../storage/driver.js';
+import { FilesystemDriver } from '../storage/filesystem.js';
+import { InstrumentedDriver } from '../storage/instrumented.js';
+import { bootstrap } from './bootstrap.js';
+import { createApp } from './http/app.js';
+import { createServices, type Services } from './services.js';
+
+export interface RunningServer {
+  server: Server;
+  services: Services;
+  /** `http://host:port` actually bound. */
+  url: string;
+  port: number;
+  /** Stops accepting, finishes in-flight requests (up to the shutdown timeout), closes pools. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  log?: Logger;
+  metrics?: Metrics;
+  /** Use these instead of opening the configured ones (tests). They are not closed by `close()`. */
+  store?: MetadataStore;
+  driver?: BlobDriver;
+}
+
+/** Opens the database and storage, bootstraps, and listens. */
+export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  const { config } = opts;
+  const log = opts.log ?? createLogger(config.log.level);
+  const metrics = opts.metrics ?? createMetrics({ defaults: true });
+  const ownStore = !opts.store;
+  const store =
+    opts.store ??
+    (await openMetadataStore({
+      databaseUrl: config.database.url,
+      dataDir: `${config.dataDir}/metadata`,
+      poolSize: config.database.poolSize,
+      statementTimeoutMs: config.database.statementTimeoutMs,
+    }));
+  const driver = new InstrumentedDriver(opts.driver ?? openDriver(config), metrics.storageDuration);
+  const services = createServices({ config, store, driver, log, metrics });
+  await bootstrap(services, config, log);
+
+  const app = createApp(services);
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  log.info({ url, database: config.database.url ? 'postgresql' : 'embedded', storage: driver.name }, 'drydock is serving');
+
+  const housekeeping = setInterval(() => {
+    services.uploads.sweepIdleHashers();
+    services.uploads
+      .expireStale(new Date(Date.now() - config.uploads.staleAfterSecs * 1000))
+      .catch((err: unknown) => log.warn({ err }, 'expiring stale uploads failed'));
+  }, 60_000);
+  housekeeping.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      clearInterval(housekeeping);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), config.server.shutdownTimeoutMs);
+      await closed;
+      clearTimeout(timer);
+      if (ownStore) await store.close();
+      log.info('drydock stopped');
+    })());
+  return { server, services, url, port, close };
+}
+
+export function openDriver(config: Config): BlobDriver {
+  switch (config.storage.driver) {
+    case 'filesystem':
+      return new FilesystemDriver(config.storage.filesystem.root);
+  }
+}

@@ -1,0 +1,15 @@
+import { RegistryError } from '../../core/errors.js';
+import { StorageNotFoundError, StorageUnavailableError } from '../../storage/driver.js';
+import { MetadataUnavailableError } from '../../metadata/errors.js';
+
+/**
+ * The one place adapter errors become client-visible codes. Anything not
+ * recognised stays as it is and is rendered as UNKNOWN (and logged) by the HTTP layer.
+ */
+export function translateError(e: unknown): unknown {
+  if (e instanceof RegistryError) return e;
+  if (e instanceof StorageNotFoundError) return new RegistryError('BLOB_UNKNOWN', 'blob content is missing from storage');
+  if (e instanceof StorageUnavailableError) return new RegistryError('UNAVAILABLE', 'blob storage is unavailable, try again');
+  if (e instanceof MetadataUnavailableError) return new RegistryError('UNAVAILABLE', 'the metadata database is unavailable, try again');
+  return e;
+}

@@ -1,0 +1,52 @@
+import type { Config } from '../core/config/index.js';
+import type { Logger } from '../core/log.js';
+import type { Metrics } from '../core/metrics.js';
+import type { BlobDriver } from '../storage/driver.js';
+import type { MetadataStore } from '../metadata/store.js';
+import { Authenticator } from './auth/authenticator.js';
+import { Authorizer } from './auth/authorizer.js';
+import { RepositoryResolver } from './repos/resolver.js';
+import { BlobService } from './service/blobs.js';
+import { ManifestService } from './service/manifests.js';
+import { RepositoryService } from './service/repositories.js';
+import { UploadService } from './service/uploads.js';
+
+export interface RegistryDeps {
+  config: Config;
+  store: MetadataStore;
+  driver: BlobDriver;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** Everything the HTTP layer calls, built once from the ports. */
+export interface Services extends RegistryDeps {
+  blobs: BlobService;
+  manifests: ManifestService;
+  uploads: UploadService;
+  repositories: RepositoryService;
+  resolver: RepositoryResolver;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+}
+
+export function createServices(deps: RegistryDeps): Services {
+  // With the embedded database this process is the only writer, so its caches
+  // are exact; with a shared server other pods write too, so entries live briefly.
+  const cacheTtlMs = deps.config.database.url ? 1000 : 5 * 60_000;
+  const blobs = new BlobService({ store: deps.store, driver: deps.driver, cacheTtlMs });
+  const manifests = new ManifestService({ store: deps.store, cacheTtlMs });
+  const resolver = new RepositoryResolver({ store: deps.store, blobs, manifests, cacheTtlMs });
+  const repositories = new RepositoryService({ store: deps.store, log: deps.log, onChange: (key) => resolver.invalidate(key) });
+  const uploads = new UploadService({ store: deps.store, driver: deps.driver, log: deps.log, metrics: deps.metrics });
+  return {
+    ...deps,
+    blobs,
+    manifests,
+    uploads,
+    repositories,
+    resolver,
+    authenticator: new Authenticator(deps.store),
+    authorizer: new Authorizer({ anonymousAccess: deps.config.auth.anonymousAccess }),
+  };
+}

@@ -1,0 +1,816 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import type { ManifestRecord, ManifestReference, MetadataStore } from '../../src/metadata/store.js';
+
+/**
+ * The MetadataStore conformance suite: every implementation must pass it.
+ *
+ * `make` runs before every test and must resolve a store over a migrated,
+ * EMPTY database (no rows in any table); `cleanup` runs after every test and
+ * releases what `make` acquired (it may leave a shared database open for the
+ * next `make`, which then empties it). The suite never calls `store.close()`.
+ */
+export function describeMetadataStore(
+  name: string,
+  make: () => Promise<{ store: MetadataStore; cleanup: () => Promise<void> }>,
+): void {
+  describe(`MetadataStore conformance: ${name}`, () => {
+    let store: MetadataStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await make());
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    // ---- fixtures ---------------------------------------------------------------
+
+    async function repo(key: string, rclass: 'local' | 'remote' | 'virtual' = 'local'): Promise<void> {
+      expect(await store.repositories.create({ key, rclass, config: { description: key } })).toBe(true);
+    }
+
+    async function blob(seed: string, size = 10): Promise<string> {
+      const digest = digestOf(`blob:${seed}`);
+      await store.blobs.put({ digest, size, storageKey: `blobs/${digest}` });
+      return digest;
+    }
+
+    function manifestOf(
+      repoKey: string,
+      image: string,
+      seed: string,
+      extra: Partial<Omit<ManifestRecord, 'createdAt' | 'repoKey' | 'image'>> = {},
+    ): Omit<ManifestRecord, 'createdAt'> {
+      const content = Buffer.from(JSON.stringify({ schemaVersion: 2, seed }));
+      return {
+        repoKey,
+        image,
+        digest: digestOf(content),
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: null,
+        subject: null,
+        size: content.length,
+        content,
+        annotations: null,
+        ...extra,
+      };
+    }
+
+    /** Stores a manifest (no references) and resolves its digest. */
+    async function manifest(
+      repoKey: string,
+      image: string,
+      seed: string,
+      extra: Partial<Omit<ManifestRecord, 'createdAt' | 'repoKey' | 'image'>> = {},
+    ): Promise<string> {
+      const m = manifestOf(repoKey, image, seed, extra);
+      expect(await store.manifests.put(m, [])).toBe(true);
+      return m.digest;
+    }
+
+    // ---- ping ---------------------------------------------------------------------
+
+    it('ping resolves', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    // ---- repositories ---------------------------------------------------------------
+
+    describe('repositories', () => {
+      it('creates and gets a repository with its JSON config', async () => {
+        const config = { description: 'd', nested: { list: [1, 'two', null], flag: true }, unicode: 'é✓' };
+        expect(await store.repositories.create({ key: 'docker-local', rclass: 'local', config })).toBe(true);
+        const got = await store.repositories.get('docker-local');
+        expect(got).toEqual({
+          key: 'docker-local',
+          rclass: 'local',
+          config,
+          managedBy: null,
+          createdAt: expect.any(Date),
+          updatedAt: expect.any(Date),
+        });
+      });
+
+      it('get resolves undefined for an unknown key', async () => {
+        expect(await store.repositories.get('nope')).toBeUndefined();
+      });
+
+      it('create resolves false and changes nothing when the key exists', async () => {
+        await store.repositories.create({ key: 'r', rclass: 'local', config: { v: 1 } });
+        expect(await store.repositories.create({ key: 'r', rclass: 'remote', config: { v: 2 }, managedBy: 'ns/x' })).toBe(false);
+        expect(await store.repositories.get('r')).toMatchObject({ rclass: 'local', config: { v: 1 }, managedBy: null });
+      });
+
+      it('stores managedBy', async () => {
+        await store.repositories.create({ key: 'r', rclass: 'remote', config: {}, managedBy: 'team-a/hub' });
+        expect((await store.repositories.get('r'))?.managedBy).toBe('team-a/hub');
+      });
+
+      it('lists in byte-wise lexical order, optionally of one class', async () => {
+        for (const key of ['a', 'B', 'a-b', 'a/b', 'ab']) await repo(key, key === 'a-b' || key === 'B' ? 'remote' : 'local');
+        expect((await store.repositories.list()).map((r) => r.key)).toEqual(['B', 'a', 'a-b', 'a/b', 'ab']);
+        expect((await store.repositories.list('remote')).map((r) => r.key)).toEqual(['B', 'a-b']);
+        expect(await store.repositories.list('virtual')).toEqual([]);
+      });
+
+      it('update replaces class, config and managedBy and moves updatedAt', async () => {
+        await store.repositories.create({ key: 'r', rclass: 'local', config: { a: 1, b: 2 }, managedBy: 'ns/r' });
+        const before = (await store.repositories.get('r'))!;
+        await sleep(5);
+        expect(await store.repositories.update({ key: 'r', rclass: 'virtual', config: { c: 3 } })).toBe(true);
+        const after = (await store.repositories.get('r'))!;
+        expect(after).toMatchObject({ rclass: 'virtual', config: { c: 3 }, managedBy: null });
+        expect(after.createdAt).toEqual(before.createdAt);
+        expect(after.updatedAt.getTime()).toBeGreaterThan(before.updatedAt.getTime());
+      });
+
+      it('update resolves false for an unknown key', async () => {
+        expect(await store.repositories.update({ key: 'nope', rclass: 'local', config: {} })).toBe(false);
+        expect(await store.repositories.get('nope')).toBeUndefined();
+      });
+
+      it('delete resolves true once, then false', async () => {
+        await repo('r');
+        expect(await store.repositories.delete('r')).toBe(true);
+        expect(await store.repositories.get('r')).toBeUndefined();
+        expect(await store.repositories.delete('r')).toBe(false);
+      });
+
+      it('delete cascades to links, manifests, references, tags and uploads but keeps blobs', async () => {
+        await repo('r');
+        await repo('other');
+        const layer = await blob('layer');
+        await store.blobs.link('r', 'img', layer);
+        await store.blobs.link('other', 'img', layer);
+        const m = manifestOf('r', 'img', 'm');
+        await store.manifests.put(m, [{ digest: layer, kind: 'blob' }]);
+        await store.tags.set('r', 'img', 'latest', m.digest);
+        const upload = await store.uploads.create({ id: randomUUID(), repoKey: 'r', image: 'img', driverState: {} });
+
+        expect(await store.repositories.delete('r')).toBe(true);
+
+        expect(await store.blobs.getLinked('r', 'img', layer)).toBeUndefined();
+        expect(await store.manifests.get('r', 'img', m.digest)).toBeUndefined();
+        expect(await store.manifests.references('r', 'img', m.digest)).toEqual([]);
+        expect(await store.tags.resolve('r', 'img', 'latest')).toBeUndefined();
+        expect(await store.uploads.get(upload.id)).toBeUndefined();
+        expect(await store.manifests.imageExists('r', 'img')).toBe(false);
+        // The blob row stays for GC, and other repositories keep their links.
+        expect(await store.blobs.get(layer)).toBeDefined();
+        expect(await store.blobs.getLinked('other', 'img', layer)).toBeDefined();
+      });
+    });
+
+    // ---- blobs ----------------------------------------------------------------------
+
+    describe('blobs', () => {
+      it('put inserts and resolves the record; get finds it', async () => {
+        const digest = digestOf('x');
+        const put = await store.blobs.put({ digest, size: 42, storageKey: 'blobs/x' });
+        expect(put).toEqual({ digest, size: 42, storageKey: 'blobs/x', createdAt: expect.any(Date) });
+        expect(await store.blobs.get(digest)).toEqual(put);
+      });
+
+      it('put of an existing digest keeps and resolves the existing record', async () => {
+        const digest = digestOf('x');
+        const first = await store.blobs.put({ digest, size: 42, storageKey: 'blobs/first' });
+        const second = await store.blobs.put({ digest, size: 42, storageKey: 'blobs/second' });
+        expect(second).toEqual(first);
+        expect((await store.blobs.get(digest))?.storageKey).toBe('blobs/first');
+      });
+
+      it('concurrent puts of one digest all resolve the same record', async () => {
+        const digest = digestOf('race');
+        const results = await Promise.all(
+          [1, 2, 3, 4].map((n) => store.blobs.put({ digest, size: 7, storageKey: `blobs/${n}` })),
+        );
+        for (const r of results) expect(r).toEqual(results[0]);
+      });
+
+      it('get resolves undefined for an unknown digest', async () => {
+        expect(await store.blobs.get(digestOf('nope'))).toBeUndefined();
+      });
+
+      it('sizes past 2^32 come back as exact JS numbers', async () => {
+        for (const size of [0, 2 ** 32 + 1, 6 * 2 ** 30 + 7, Number.MAX_SAFE_INTEGER]) {
+          const digest = digestOf(`size:${size}`);
+          await store.blobs.put({ digest, size, storageKey: 'k' });
+          const got = await store.blobs.get(digest);
+          expect(got?.size).toBe(size);
+          expect(typeof got?.size).toBe('number');
+        }
+      });
+
+      it('link makes a blob visible in exactly that image of that repository; idempotent', async () => {
+        await repo('r');
+        const digest = await blob('a', 5);
+        await store.blobs.link('r', 'img', digest);
+        await store.blobs.link('r', 'img', digest);
+        expect(await store.blobs.getLinked('r', 'img', digest)).toMatchObject({ digest, size: 5 });
+        expect(await store.blobs.getLinked('r', 'other', digest)).toBeUndefined();
+        expect(await store.blobs.getLinked('r', 'img', digestOf('unknown'))).toBeUndefined();
+      });
+
+      it('link rejects for a blob that was never put', async () => {
+        await repo('r');
+        await expect(store.blobs.link('r', 'img', digestOf('never'))).rejects.toThrow();
+      });
+
+      it('unlink removes the link once (then false) and keeps the blob row', async () => {
+        await repo('r');
+        const digest = await blob('a');
+        await store.blobs.link('r', 'img', digest);
+        expect(await store.blobs.unlink('r', 'img', digest)).toBe(true);
+        expect(await store.blobs.unlink('r', 'img', digest)).toBe(false);
+        expect(await store.blobs.getLinked('r', 'img', digest)).toBeUndefined();
+        expect(await store.blobs.get(digest)).toBeDefined();
+      });
+
+      it('missing keeps input order and names each missing digest once', async () => {
+        await repo('r');
+        const [a, b, c, d] = await Promise.all(['a', 'b', 'c', 'd'].map((s) => blob(s)));
+        await store.blobs.link('r', 'img', b!);
+        await store.blobs.link('r', 'other', c!);
+        const unknown = digestOf('unknown');
+        expect(await store.blobs.missing('r', 'img', [d!, b!, unknown, a!, d!, c!, unknown])).toEqual([d, unknown, a, c]);
+        expect(await store.blobs.missing('r', 'img', [b!])).toEqual([]);
+        expect(await store.blobs.missing('r', 'img', [])).toEqual([]);
+      });
+    });
+
+    // ---- manifests ------------------------------------------------------------------
+
+    describe('manifests', () => {
+      beforeEach(async () => {
+        await repo('r');
+      });
+
+      it('put then get round-trips every field and the exact bytes', async () => {
+        // Every byte value, NUL, and sequences that are not valid UTF-8.
+        const content = Buffer.concat([
+          Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+          Buffer.from([0x00, 0x00, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0xff, 0xfe]),
+        ]);
+        const m: Omit<ManifestRecord, 'createdAt'> = {
+          repoKey: 'r',
+          image: 'team/app',
+          digest: digestOf(content),
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          artifactType: 'application/vnd.example+type',
+          subject: digestOf('subject'),
+          size: content.length,
+          content,
+          annotations: { 'org.opencontainers.image.created': '2024-01-01T00:00:00Z', 'x.unicode': 'ü✓' },
+        };
+        expect(await store.manifests.put(m, [])).toBe(true);
+        const got = await store.manifests.get('r', 'team/app', m.digest);
+        expect(got).toEqual({ ...m, createdAt: expect.any(Date) });
+        expect(Buffer.isBuffer(got!.content)).toBe(true);
+        expect(got!.content.equals(content)).toBe(true);
+      });
+
+      it('get resolves undefined for an unknown digest, another image or another repository', async () => {
+        await repo('r2');
+        const digest = await manifest('r', 'img', 'm');
+        expect(await store.manifests.get('r', 'img', digestOf('nope'))).toBeUndefined();
+        expect(await store.manifests.get('r', 'other', digest)).toBeUndefined();
+        expect(await store.manifests.get('r2', 'img', digest)).toBeUndefined();
+      });
+
+      it('put of an existing digest resolves false and keeps the stored row and references', async () => {
+        const layer = await blob('layer');
+        const m = manifestOf('r', 'img', 'm');
+        expect(await store.manifests.put(m, [{ digest: layer, kind: 'blob' }])).toBe(true);
+        expect(await store.manifests.put({ ...m, mediaType: 'application/other', annotations: { a: 'b' } }, [])).toBe(false);
+        expect(await store.manifests.get('r', 'img', m.digest)).toMatchObject({ mediaType: m.mediaType, annotations: null });
+        expect(await store.manifests.references('r', 'img', m.digest)).toEqual([{ digest: layer, kind: 'blob' }]);
+      });
+
+      it('references resolves what the manifest was put with (by digest; duplicates once)', async () => {
+        const config = digestOf('config');
+        const layer = digestOf('layer');
+        const child = digestOf('child');
+        const refs: ManifestReference[] = [
+          { digest: layer, kind: 'blob' },
+          { digest: config, kind: 'blob' },
+          { digest: child, kind: 'manifest' },
+          { digest: layer, kind: 'blob' },
+        ];
+        const m = manifestOf('r', 'img', 'idx');
+        await store.manifests.put(m, refs);
+        const got = await store.manifests.references('r', 'img', m.digest);
+        expect(got).toEqual(
+          [
+            { digest: config, kind: 'blob' },
+            { digest: layer, kind: 'blob' },
+            { digest: child, kind: 'manifest' },
+          ].sort((x, y) => cmp(x.digest, y.digest)),
+        );
+        expect(await store.manifests.references('r', 'img', digestOf('nope'))).toEqual([]);
+      });
+
+      it('delete removes the manifest, its references and the tags pointing at it', async () => {
+        const layer = digestOf('layer');
+        const m = manifestOf('r', 'img', 'm');
+        await store.manifests.put(m, [{ digest: layer, kind: 'blob' }]);
+        const keep = await manifest('r', 'img', 'keep');
+        await store.tags.set('r', 'img', 'v1', m.digest);
+        await store.tags.set('r', 'img', 'latest', m.digest);
+        await store.tags.set('r', 'img', 'stable', keep);
+
+        expect(await store.manifests.delete('r', 'img', m.digest)).toBe(true);
+
+        expect(await store.manifests.get('r', 'img', m.digest)).toBeUndefined();
+        expect(await store.manifests.references('r', 'img', m.digest)).toEqual([]);
+        expect(await store.tags.resolve('r', 'img', 'v1')).toBeUndefined();
+        expect(await store.tags.list('r', 'img')).toEqual(['stable']);
+        expect(await store.manifests.delete('r', 'img', m.digest)).toBe(false);
+        // The same bytes can be pushed again afterwards.
+        expect(await store.manifests.put(m, [])).toBe(true);
+      });
+
+      it('missing keeps input order and names each missing digest once', async () => {
+        const a = await manifest('r', 'img', 'a');
+        const elsewhere = await manifest('r', 'other', 'b');
+        const unknown = digestOf('unknown');
+        expect(await store.manifests.missing('r', 'img', [unknown, a, elsewhere, unknown])).toEqual([unknown, elsewhere]);
+        expect(await store.manifests.missing('r', 'img', [a])).toEqual([]);
+        expect(await store.manifests.missing('r', 'img', [])).toEqual([]);
+      });
+
+      it('referrers lists manifests with that subject by digest, with and without an artifactType filter', async () => {
+        const subject = await manifest('r', 'img', 'subject');
+        const sig1 = await manifest('r', 'img', 'sig1', { subject, artifactType: 'application/vnd.example.sig' });
+        const sig2 = await manifest('r', 'img', 'sig2', { subject, artifactType: 'application/vnd.example.sig' });
+        const sbom = await manifest('r', 'img', 'sbom', {
+          subject,
+          artifactType: 'application/vnd.example.sbom',
+          annotations: { 'org.example.kind': 'sbom' },
+        });
+        const plain = await manifest('r', 'img', 'plain', { subject });
+        await manifest('r', 'img', 'unrelated', { subject: digestOf('other-subject'), artifactType: 'application/vnd.example.sig' });
+        await manifest('r', 'other-image', 'sig-elsewhere', { subject, artifactType: 'application/vnd.example.sig' });
+
+        const all = await store.manifests.referrers('r', 'img', subject);
+        expect(all.map((m) => m.digest)).toEqual([sig1, sig2, sbom, plain].sort(cmp));
+        for (const s of all) expect(s).not.toHaveProperty('content');
+        expect(all.find((m) => m.digest === sbom)).toEqual({
+          repoKey: 'r',
+          image: 'img',
+          digest: sbom,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          artifactType: 'application/vnd.example.sbom',
+          subject,
+          size: expect.any(Number),
+          annotations: { 'org.example.kind': 'sbom' },
+          createdAt: expect.any(Date),
+        });
+
+        const sigs = await store.manifests.referrers('r', 'img', subject, 'application/vnd.example.sig');
+        expect(sigs.map((m) => m.digest)).toEqual([sig1, sig2].sort(cmp));
+        expect(await store.manifests.referrers('r', 'img', subject, 'application/none')).toEqual([]);
+        expect(await store.manifests.referrers('r', 'img', digestOf('no-such-subject'))).toEqual([]);
+      });
+
+      it('imageExists is true while the image holds a manifest', async () => {
+        expect(await store.manifests.imageExists('r', 'img')).toBe(false);
+        const digest = await manifest('r', 'img', 'm');
+        expect(await store.manifests.imageExists('r', 'img')).toBe(true);
+        expect(await store.manifests.imageExists('r', 'im')).toBe(false);
+        await store.manifests.delete('r', 'img', digest);
+        expect(await store.manifests.imageExists('r', 'img')).toBe(false);
+      });
+
+      describe('catalog', () => {
+        // Ordered by the joined `repo/image`, which is not the order of (repo, image):
+        // 'a-b/z' sorts before 'a/B' because '-' (0x2d) < '/' (0x2f).
+        const ORDERED = ['B/img', 'a-b/z', 'a/B', 'a/x', 'a/x/y'];
+
+        beforeEach(async () => {
+          for (const key of ['a', 'a-b', 'B', 'empty']) await repo(key);
+          for (const joined of ['a/x/y', 'B/img', 'a/x', 'a-b/z', 'a/B']) {
+            const [key, ...rest] = joined.split('/');
+            // Two manifests in one image still list the image once.
+            await manifest(key!, rest.join('/'), `${joined}#1`);
+            await manifest(key!, rest.join('/'), `${joined}#2`);
+          }
+          // Blobs alone do not make an image appear.
+          await store.blobs.link('empty', 'only-blobs', await blob('b'));
+        });
+
+        const joined = (rows: Array<{ repoKey: string; image: string }>) => rows.map((r) => `${r.repoKey}/${r.image}`);
+
+        it('lists every image once in byte-wise order of repoKey/image', async () => {
+          expect(joined(await store.manifests.catalog({}))).toEqual(ORDERED);
+        });
+
+        it('paginates with last and limit', async () => {
+          const pages: string[][] = [];
+          let last: string | undefined;
+          for (;;) {
+            const page = joined(await store.manifests.catalog({ last, limit: 2 }));
+            if (page.length === 0) break;
+            pages.push(page);
+            last = page[page.length - 1];
+          }
+          expect(pages).toEqual([ORDERED.slice(0, 2), ORDERED.slice(2, 4), ORDERED.slice(4)]);
+          expect(await store.manifests.catalog({ limit: 0 })).toEqual([]);
+          // `last` need not name an existing image.
+          expect(joined(await store.manifests.catalog({ last: 'a/' }))).toEqual(['a/B', 'a/x', 'a/x/y']);
+          expect(joined(await store.manifests.catalog({ last: 'a/x', limit: 5 }))).toEqual(['a/x/y']);
+          expect(await store.manifests.catalog({ last: 'a/x/y' })).toEqual([]);
+        });
+
+        it('filters by repoKeys', async () => {
+          expect(await store.manifests.catalog({ repoKeys: ['a'] })).toEqual([
+            { repoKey: 'a', image: 'B' },
+            { repoKey: 'a', image: 'x' },
+            { repoKey: 'a', image: 'x/y' },
+          ]);
+          expect(joined(await store.manifests.catalog({ repoKeys: ['a', 'B'], last: 'B/img', limit: 2 }))).toEqual([
+            'a/B',
+            'a/x',
+          ]);
+          expect(await store.manifests.catalog({ repoKeys: ['empty', 'unknown'] })).toEqual([]);
+          expect(await store.manifests.catalog({ repoKeys: [] })).toEqual([]);
+        });
+      });
+    });
+
+    // ---- tags -----------------------------------------------------------------------
+
+    describe('tags', () => {
+      let m1: string;
+      let m2: string;
+
+      beforeEach(async () => {
+        await repo('r');
+        m1 = await manifest('r', 'img', 'm1');
+        m2 = await manifest('r', 'img', 'm2');
+      });
+
+      it('set creates a tag (no previous) that resolve finds', async () => {
+        const result = await store.tags.set('r', 'img', 'latest', m1);
+        expect(result.previous).toBeUndefined();
+        expect(await store.tags.resolve('r', 'img', 'latest')).toBe(m1);
+        expect(await store.tags.resolve('r', 'img', 'other')).toBeUndefined();
+        expect(await store.tags.resolve('r', 'other-image', 'latest')).toBeUndefined();
+      });
+
+      it('set re-points a tag, resolves the previous digest and moves updatedAt only', async () => {
+        await store.tags.set('r', 'img', 'latest', m1);
+        const [before] = await store.tags.records('r', 'img');
+        await sleep(5);
+        expect(await store.tags.set('r', 'img', 'latest', m2)).toEqual({ previous: m1 });
+        expect(await store.tags.resolve('r', 'img', 'latest')).toBe(m2);
+        const [after] = await store.tags.records('r', 'img');
+        expect(after!.createdAt).toEqual(before!.createdAt);
+        expect(after!.updatedAt.getTime()).toBeGreaterThan(before!.updatedAt.getTime());
+        expect(await store.tags.set('r', 'img', 'latest', m2)).toEqual({ previous: m2 });
+      });
+
+      it('set rejects for a manifest not stored in that image', async () => {
+        await expect(store.tags.set('r', 'img', 'latest', digestOf('nope'))).rejects.toThrow();
+        await expect(store.tags.set('r', 'other-image', 'latest', m1)).rejects.toThrow();
+        expect(await store.tags.resolve('r', 'img', 'latest')).toBeUndefined();
+      });
+
+      it('delete resolves true once, then false', async () => {
+        await store.tags.set('r', 'img', 'latest', m1);
+        expect(await store.tags.delete('r', 'img', 'latest')).toBe(true);
+        expect(await store.tags.resolve('r', 'img', 'latest')).toBeUndefined();
+        expect(await store.tags.delete('r', 'img', 'latest')).toBe(false);
+        // The manifest stays.
+        expect(await store.manifests.get('r', 'img', m1)).toBeDefined();
+      });
+
+      it('list is in byte-wise lexical order and paginates with last and limit', async () => {
+        for (const tag of ['a', 'B', 'a-b', 'a/b', 'ab']) await store.tags.set('r', 'img', tag, m1);
+        await manifest('r', 'other', 'o');
+        expect(await store.tags.list('r', 'img')).toEqual(['B', 'a', 'a-b', 'a/b', 'ab']);
+        expect(await store.tags.list('r', 'img', { limit: 2 })).toEqual(['B', 'a']);
+        expect(await store.tags.list('r', 'img', { last: 'a', limit: 2 })).toEqual(['a-b', 'a/b']);
+        expect(await store.tags.list('r', 'img', { last: 'a/b' })).toEqual(['ab']);
+        expect(await store.tags.list('r', 'img', { last: 'ab' })).toEqual([]);
+        // `last` need not be an existing tag.
+        expect(await store.tags.list('r', 'img', { last: 'a.' })).toEqual(['a/b', 'ab']);
+        expect(await store.tags.list('r', 'img', { limit: 0 })).toEqual([]);
+        expect(await store.tags.list('r', 'other')).toEqual([]);
+      });
+
+      it('records lists full records, most recently updated first', async () => {
+        await store.tags.set('r', 'img', 'one', m1);
+        await sleep(5);
+        await store.tags.set('r', 'img', 'two', m2);
+        await sleep(5);
+        await store.tags.set('r', 'img', 'three', m1);
+        await sleep(5);
+        await store.tags.set('r', 'img', 'one', m2);
+        const records = await store.tags.records('r', 'img');
+        expect(records.map((t) => t.name)).toEqual(['one', 'three', 'two']);
+        expect(records[0]).toEqual({
+          repoKey: 'r',
+          image: 'img',
+          name: 'one',
+          digest: m2,
+          createdAt: expect.any(Date),
+          updatedAt: expect.any(Date),
+        });
+        expect(await store.tags.records('r', 'other')).toEqual([]);
+      });
+
+      it('forDigest lists the tags pointing at a digest in lexical order', async () => {
+        for (const tag of ['b', 'A', 'a']) await store.tags.set('r', 'img', tag, m1);
+        await store.tags.set('r', 'img', 'z', m2);
+        expect(await store.tags.forDigest('r', 'img', m1)).toEqual(['A', 'a', 'b']);
+        expect(await store.tags.forDigest('r', 'img', m2)).toEqual(['z']);
+        expect(await store.tags.forDigest('r', 'img', digestOf('nope'))).toEqual([]);
+      });
+    });
+
+    // ---- uploads --------------------------------------------------------------------
+
+    describe('uploads', () => {
+      beforeEach(async () => {
+        await repo('r');
+      });
+
+      it('create resolves a session at size 0 that get finds', async () => {
+        const id = randomUUID();
+        const created = await store.uploads.create({ id, repoKey: 'r', image: 'team/img', driverState: { path: 'uploads/x', parts: [] } });
+        expect(created).toEqual({
+          id,
+          repoKey: 'r',
+          image: 'team/img',
+          size: 0,
+          driverState: { path: 'uploads/x', parts: [] },
+          createdAt: expect.any(Date),
+          updatedAt: expect.any(Date),
+        });
+        expect(await store.uploads.get(id)).toEqual(created);
+      });
+
+      it('get resolves undefined for unknown and malformed ids', async () => {
+        expect(await store.uploads.get(randomUUID())).toBeUndefined();
+        expect(await store.uploads.get('not-a-uuid')).toBeUndefined();
+      });
+
+      it('advance is a compare-and-set on the size', async () => {
+        const { id } = await store.uploads.create({ id: randomUUID(), repoKey: 'r', image: 'img', driverState: { n: 0 } });
+        expect(await store.uploads.advance(id, 0, 100, { n: 1 })).toBe(true);
+        expect(await store.uploads.get(id)).toMatchObject({ size: 100, driverState: { n: 1 } });
+
+        // A stale expected size changes nothing.
+        expect(await store.uploads.advance(id, 0, 200, { n: 2 })).toBe(false);
+        expect(await store.uploads.get(id)).toMatchObject({ size: 100, driverState: { n: 1 } });
+
+        expect(await store.uploads.advance(id, 100, 6 * 2 ** 30, { n: 3 })).toBe(true);
+        expect(await store.uploads.get(id)).toMatchObject({ size: 6 * 2 ** 30, driverState: { n: 3 } });
+      });
+
+      it('of two concurrent advances from the same size exactly one wins', async () => {
+        const { id } = await store.uploads.create({ id: randomUUID(), repoKey: 'r', image: 'img', driverState: {} });
+        const results = await Promise.all([
+          store.uploads.advance(id, 0, 10, { by: 'a' }),
+          store.uploads.advance(id, 0, 20, { by: 'b' }),
+        ]);
+        expect(results.filter(Boolean)).toHaveLength(1);
+        const winner = results[0] ? { size: 10, driverState: { by: 'a' } } : { size: 20, driverState: { by: 'b' } };
+        expect(await store.uploads.get(id)).toMatchObject(winner);
+      });
+
+      it('advance moves updatedAt and resolves false for a missing session', async () => {
+        const created = await store.uploads.create({ id: randomUUID(), repoKey: 'r', image: 'img', driverState: {} });
+        await sleep(5);
+        await store.uploads.advance(created.id, 0, 1, {});
+        const after = (await store.uploads.get(created.id))!;
+        expect(after.createdAt).toEqual(created.createdAt);
+        expect(after.updatedAt.getTime()).toBeGreaterThan(created.updatedAt.getTime());
+        expect(await store.uploads.advance(randomUUID(), 0, 1, {})).toBe(false);
+      });
+
+      it('delete resolves true once, then false; a deleted session cannot advance', async () => {
+        const { id } = await store.uploads.create({ id: randomUUID(), repoKey: 'r', image: 'img', driverState: {} });
+        expect(await store.uploads.delete(id)).toBe(true);
+        expect(await store.uploads.get(id)).toBeUndefined();
+        expect(await store.uploads.delete(id)).toBe(false);
+        expect(await store.uploads.advance(id, 0, 1, {})).toBe(false);
+      });
+
+      it('stale lists sessions untouched since `before`, oldest first, at most `limit`', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          ids.push((await store.uploads.create({ id: randomUUID(), repoKey: 'r', image: 'img', driverState: { i } })).id);
+          await sleep(5);
+        }
+        // Touching the oldest makes it the newest.
+        await store.uploads.advance(ids[0]!, 0, 1, { i: 0 });
+        await sleep(5);
+        const now = new Date();
+        expect((await store.uploads.stale(now, 10)).map((u) => u.id)).toEqual([ids[1], ids[2], ids[0]]);
+        expect((await store.uploads.stale(now, 2)).map((u) => u.id)).toEqual([ids[1], ids[2]]);
+        const first = (await store.uploads.get(ids[1]!))!;
+        expect(await store.uploads.stale(first.updatedAt, 10)).toEqual([]);
+        expect((await store.uploads.stale(new Date(first.updatedAt.getTime() + 1), 10))[0]).toEqual(first);
+      });
+    });
+
+    // ---- users ----------------------------------------------------------------------
+
+    describe('users', () => {
+      it('upsert creates a user that get finds', async () => {
+        await store.users.upsert({ name: 'admin', passwordHash: 'hash', admin: true });
+        expect(await store.users.get('admin')).toEqual({
+          name: 'admin',
+          passwordHash: 'hash',
+          email: null,
+          admin: true,
+          createdAt: expect.any(Date),
+          updatedAt: expect.any(Date),
+        });
+        expect(await store.users.get('nobody')).toBeUndefined();
+      });
+
+      it('upsert replaces the fields of an existing user; an omitted email is kept, null clears it', async () => {
+        await store.users.upsert({ name: 'u', passwordHash: 'h1', email: 'u@example.com', admin: true });
+        const before = (await store.users.get('u'))!;
+        await sleep(5);
+        await store.users.upsert({ name: 'u', passwordHash: null, admin: false });
+        const after = (await store.users.get('u'))!;
+        expect(after).toMatchObject({ passwordHash: null, email: 'u@example.com', admin: false });
+        expect(after.createdAt).toEqual(before.createdAt);
+        expect(after.updatedAt.getTime()).toBeGreaterThan(before.updatedAt.getTime());
+        await store.users.upsert({ name: 'u', passwordHash: 'h2', email: null, admin: false });
+        expect(await store.users.get('u')).toMatchObject({ passwordHash: 'h2', email: null });
+      });
+
+      it('list is in byte-wise lexical order', async () => {
+        for (const name of ['a', 'B', 'a-b', 'a/b', 'ab']) await store.users.upsert({ name, passwordHash: null, admin: false });
+        expect((await store.users.list()).map((u) => u.name)).toEqual(['B', 'a', 'a-b', 'a/b', 'ab']);
+      });
+
+      it('delete resolves true once, then false', async () => {
+        await store.users.upsert({ name: 'u', passwordHash: null, admin: false });
+        expect(await store.users.delete('u')).toBe(true);
+        expect(await store.users.get('u')).toBeUndefined();
+        expect(await store.users.delete('u')).toBe(false);
+      });
+    });
+
+    // ---- settings -------------------------------------------------------------------
+
+    describe('settings', () => {
+      it('get resolves undefined when unset and any JSON value once set', async () => {
+        expect(await store.settings.get('missing')).toBeUndefined();
+        const values: unknown[] = ['text', 42, 1.5, true, false, null, [1, 'a', { b: null }], { nested: { deep: ['x'] } }];
+        for (const [i, value] of values.entries()) {
+          await store.settings.set(`k${i}`, value);
+          expect(await store.settings.get(`k${i}`)).toEqual(value);
+        }
+      });
+
+      it('set overwrites', async () => {
+        await store.settings.set('k', { v: 1 });
+        await store.settings.set('k', 'two');
+        expect(await store.settings.get('k')).toBe('two');
+      });
+
+      it('setIfAbsent stores when unset and otherwise resolves the stored value', async () => {
+        expect(await store.settings.setIfAbsent('secret', 'first')).toBe('first');
+        expect(await store.settings.setIfAbsent('secret', 'second')).toBe('first');
+        expect(await store.settings.get('secret')).toBe('first');
+        await store.settings.set('flag', false);
+        expect(await store.settings.setIfAbsent('flag', true)).toBe(false);
+      });
+
+      it('concurrent setIfAbsent calls all resolve the one stored value', async () => {
+        const results = await Promise.all(['a', 'b', 'c', 'd'].map((v) => store.settings.setIfAbsent('jwt-key', { v })));
+        const stored = await store.settings.get('jwt-key');
+        expect(['a', 'b', 'c', 'd'].map((v) => ({ v }))).toContainEqual(stored);
+        for (const r of results) expect(r).toEqual(stored);
+      });
+    });
+
+    // ---- transactions and locks -----------------------------------------------------
+
+    describe('transaction', () => {
+      it('commits when fn resolves and resolves its value', async () => {
+        const value = await store.transaction(async (tx) => {
+          await tx.repositories.create({ key: 'r', rclass: 'local', config: {} });
+          await tx.settings.set('k', 1);
+          // The transaction sees its own writes.
+          expect(await tx.repositories.get('r')).toBeDefined();
+          return 'done';
+        });
+        expect(value).toBe('done');
+        expect(await store.repositories.get('r')).toBeDefined();
+        expect(await store.settings.get('k')).toBe(1);
+      });
+
+      it('rolls back and rethrows when fn throws', async () => {
+        const boom = new Error('boom');
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.repositories.create({ key: 'r', rclass: 'local', config: {} });
+            await tx.manifests.put(manifestOf('r', 'img', 'm'), [{ digest: digestOf('l'), kind: 'blob' }]);
+            await tx.settings.set('k', 1);
+            throw boom;
+          }),
+        ).rejects.toBe(boom);
+        expect(await store.repositories.get('r')).toBeUndefined();
+        expect(await store.settings.get('k')).toBeUndefined();
+        expect(await store.manifests.catalog({})).toEqual([]);
+      });
+
+      it('rolls back when a statement failed even if fn swallowed the error', async () => {
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.settings.set('k', 1);
+            await tx.tags.set('nope', 'img', 'latest', digestOf('nope')).catch(() => undefined);
+          }),
+        ).rejects.toThrow();
+        expect(await store.settings.get('k')).toBeUndefined();
+        // The store is usable afterwards.
+        await store.settings.set('k', 2);
+        expect(await store.settings.get('k')).toBe(2);
+      });
+
+      it('nested transactions run inside the outer one', async () => {
+        await expect(
+          store.transaction(async (tx) => {
+            const inner = await tx.transaction(async (nested) => {
+              await nested.settings.set('inner', true);
+              return 7;
+            });
+            expect(inner).toBe(7);
+            expect(await tx.settings.get('inner')).toBe(true);
+            throw new Error('outer fails');
+          }),
+        ).rejects.toThrow('outer fails');
+        // The inner writes went with the outer rollback.
+        expect(await store.settings.get('inner')).toBeUndefined();
+
+        await store.transaction((tx) => tx.transaction((nested) => nested.settings.set('inner', 'kept')));
+        expect(await store.settings.get('inner')).toBe('kept');
+      });
+
+      it('an error in a nested transaction rolls back the whole transaction', async () => {
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.settings.set('outer', 1);
+            await tx.transaction(async () => {
+              throw new Error('inner fails');
+            });
+          }),
+        ).rejects.toThrow('inner fails');
+        expect(await store.settings.get('outer')).toBeUndefined();
+      });
+
+      it('lock rejects outside a transaction', async () => {
+        await expect(store.lock('x')).rejects.toThrow();
+      });
+
+      it('lock serializes transactions that take the same name', async () => {
+        const events: string[] = [];
+        const critical = (id: string) =>
+          store.transaction(async (tx) => {
+            await tx.lock('upstream:sha256:abc');
+            events.push(`${id} in`);
+            await sleep(30);
+            events.push(`${id} out`);
+          });
+        await Promise.all([critical('a'), critical('b')]);
+        expect([
+          ['a in', 'a out', 'b in', 'b out'],
+          ['b in', 'b out', 'a in', 'a out'],
+        ]).toContainEqual(events);
+      });
+
+      it('lock is released at commit and at rollback', async () => {
+        await store.transaction((tx) => tx.lock('L'));
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.lock('L');
+            throw new Error('x');
+          }),
+        ).rejects.toThrow('x');
+        await store.transaction((tx) => tx.lock('L'));
+      });
+    });
+  });
+}
+
+export function digestOf(data: string | Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Byte-wise comparison (what COLLATE "C" does for these ASCII strings). */
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
