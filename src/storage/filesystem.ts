@@ -37,6 +37,8 @@ const DELETE_CONCURRENCY = 32;
  * `RangeError`; other I/O failures `StorageUnavailableError` with the system error
  * as `cause`. Errors of the caller's body stream and `AbortError`s pass through.
  */
+const READ_CHUNK = 1024 * 1024;
+
 export class FilesystemDriver implements BlobDriver {
   readonly name = 'filesystem';
   readonly root: string;
@@ -230,7 +232,8 @@ export class FilesystemDriver implements BlobDriver {
         }
         bounds = { start: range.start, end: Math.min(range.end, st.size - 1) };
       }
-      const stream = fh.createReadStream(bounds); // autoClose: closes fh on end, error or destroy
+      // 1 MiB reads: with the 64 KiB default, per-chunk overhead halves throughput on large layers.
+      const stream = fh.createReadStream({ ...bounds, highWaterMark: READ_CHUNK }); // autoClose: closes fh on end, error or destroy
       return signal ? addAbortSignal(signal, stream) : stream;
     } catch (err) {
       await fh.close().catch(() => undefined);

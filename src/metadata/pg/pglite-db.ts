@@ -1,10 +1,41 @@
-import { mkdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import type { PGlite, Transaction, TransactionAbortedError as PgliteAbortedError } from '@electric-sql/pglite';
 import type { Db, QueryResult } from './db.js';
 import { TransactionAbortedError } from './db.js';
 
 const BYTEA_OID = 17;
 const INT8_OID = 20;
+
+/**
+ * An embedded metadata database is small: PostgreSQL's default 128 MB of
+ * shared buffers would be most of the process's memory (WASM memory never
+ * shrinks). 8 MB keeps a reopened database at ~100 MiB above Node's baseline.
+ */
+const EMBEDDED_SETTINGS = ['shared_buffers=8MB'];
+
+async function isInitialized(dataDir: string): Promise<boolean> {
+  try {
+    await access(path.join(dataDir, 'PG_VERSION'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creating a PGlite database (initdb) grows its WASM memory to ~800 MiB, which a
+ * process never gets back. Doing it in a short-lived child process and then
+ * reopening the directory here keeps the server's footprint small from its first start.
+ */
+async function initializeInChildProcess(dataDir: string): Promise<void> {
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const script = `require(${JSON.stringify(entry)}).PGlite.create(${JSON.stringify(dataDir)}).then((db) => db.close())`;
+  await promisify(execFile)(process.execPath, ['-e', script], { timeout: 120_000 });
+}
 
 /**
  * Parsers that make PGlite return what node-postgres returns (see db.ts):
@@ -53,8 +84,11 @@ export class PgliteDb implements Db {
    */
   static async open(opts: { dataDir?: string } = {}): Promise<PgliteDb> {
     const { PGlite, TransactionAbortedError: abortedError } = await import('@electric-sql/pglite');
-    if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
-    const pglite = await PGlite.create(opts.dataDir, { parsers: PARSERS });
+    if (opts.dataDir) {
+      await mkdir(opts.dataDir, { recursive: true });
+      if (!(await isInitialized(opts.dataDir))) await initializeInChildProcess(opts.dataDir);
+    }
+    const pglite = await PGlite.create(opts.dataDir, { parsers: PARSERS, postgresqlconf: EMBEDDED_SETTINGS });
     return new PgliteDb(pglite, abortedError);
   }
 
