@@ -47,80 +47,103 @@ export const targets = {
 
   drydock: {
     description: 'drydock (node dist/cli.js serve), embedded database, data in a temp dir, admin Basic auth',
+    start: () => startDrydock({ name: 'drydock', databaseUrl: process.env.DRYDOCK_BENCH_DATABASE_URL }),
+  },
+
+  'drydock-pg': {
+    description: 'drydock with a fresh database on the PostgreSQL server (DRYDOCK_BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres)',
     async start() {
-      // DRYDOCK_BENCH_CLI: benchmark another build of the CLI
-      const cli = process.env.DRYDOCK_BENCH_CLI ?? join(REPO_ROOT, 'dist', 'cli.js');
-      if (!existsSync(cli)) throw new Error(`${cli} not found: run \`npm run build\` first (\`npm run bench\` does)`);
-      const dir = await mkdtemp(join(tmpdir(), 'drydock-bench-'));
-      let child;
-      try {
-        const port = await freePort();
-        const cwd = join(dir, 'cwd');
-        await mkdir(cwd);
-        // Same log level as the CNCF baseline; found by drydock's config search in its cwd.
-        await writeFile(join(cwd, 'drydock.config.yaml'), 'log:\n  level: warn\n');
-        const env = Object.fromEntries(
-          Object.entries(process.env).filter(([k]) => !k.startsWith('DRYDOCK_') && k !== 'DATABASE_URL'),
-        );
-        if (process.env.DRYDOCK_BENCH_DATABASE_URL) env.DATABASE_URL = process.env.DRYDOCK_BENCH_DATABASE_URL;
-        Object.assign(env, {
-          DRYDOCK_PORT: String(port),
-          DRYDOCK_HOST: '127.0.0.1',
-          DRYDOCK_DATA_DIR: join(dir, 'data'),
-          DRYDOCK_ADMIN_PASSWORD: DRYDOCK_BENCH_CREDS.pass,
-          NODE_ENV: 'production',
-        });
-        const logPath = join(dir, 'drydock.log');
-        const fd = openSync(logPath, 'a');
-        try {
-          child = spawn(process.execPath, [cli, 'serve'], { cwd, env, stdio: ['ignore', fd, fd] });
-        } finally {
-          closeSync(fd);
-        }
-        const spawned = child;
-        const url = `http://127.0.0.1:${port}`;
-        try {
-          const spawnError = new Promise((_, reject) => spawned.once('error', reject));
-          spawnError.catch(() => undefined);
-          await Promise.race([
-            waitForHttp(`${url}/v2/`, { statuses: [200, 401], timeoutMs: 60000, child: spawned, describe: 'drydock' }),
-            spawnError,
-          ]);
-        } catch (e) {
-          let log = '';
-          try {
-            log = readFileSync(logPath, 'utf8').slice(-4000);
-          } catch {
-            log = '';
-          }
-          throw new Error(`${e instanceof Error ? e.message : String(e)}\n${log}`);
-        }
-        const pid = spawned.pid ?? 0;
-        let stopped;
-        return {
-          name: 'drydock',
-          url,
-          host: `127.0.0.1:${port}`,
-          pid,
-          repoPrefix: 'docker-local/',
-          creds: { ...DRYDOCK_BENCH_CREDS },
-          ...procAccessors(pid),
-          stop() {
-            stopped ??= stopChild(spawned, 10000).then(() => rm(dir, { recursive: true, force: true }));
-            return stopped;
-          },
-        };
-      } catch (e) {
-        if (child) await stopChild(child);
-        await rm(dir, { recursive: true, force: true });
-        throw e;
-      }
+      const admin = process.env.DRYDOCK_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+      const { default: pg } = await import('pg');
+      const dbName = `drydock_bench_${process.pid}_${Date.now()}`;
+      const client = new pg.Client({ connectionString: admin });
+      await client.connect();
+      await client.query(`CREATE DATABASE ${dbName}`);
+      await client.end();
+      const url = new URL(admin);
+      url.pathname = `/${dbName}`;
+      const target = await startDrydock({ name: 'drydock-pg', databaseUrl: url.toString() });
+      const stop = target.stop;
+      let stopped;
+      target.stop = () =>
+        (stopped ??= (async () => {
+          await stop();
+          const c = new pg.Client({ connectionString: admin });
+          await c.connect();
+          await c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+          await c.end();
+        })());
+      return target;
     },
   },
 };
 
-export function startTarget(name, opts = {}) {
-  const t = targets[name];
-  if (!t) throw new Error(`unknown target ${name} (known: ${Object.keys(targets).join(', ')})`);
-  return t.start(opts);
+async function startDrydock({ name, databaseUrl }) {
+  // DRYDOCK_BENCH_CLI: benchmark another build of the CLI
+  const cli = process.env.DRYDOCK_BENCH_CLI ?? join(REPO_ROOT, 'dist', 'cli.js');
+  if (!existsSync(cli)) throw new Error(`${cli} not found: run \`npm run build\` first (\`npm run bench\` does)`);
+  const dir = await mkdtemp(join(tmpdir(), 'drydock-bench-'));
+  let child;
+  try {
+    const port = await freePort();
+    const cwd = join(dir, 'cwd');
+    await mkdir(cwd);
+    // Same log level as the CNCF baseline; found by drydock's config search in its cwd.
+    await writeFile(join(cwd, 'drydock.config.yaml'), 'log:\n  level: warn\n');
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('DRYDOCK_') && k !== 'DATABASE_URL'),
+    );
+    if (databaseUrl) env.DATABASE_URL = databaseUrl;
+    Object.assign(env, {
+      DRYDOCK_PORT: String(port),
+      DRYDOCK_HOST: '127.0.0.1',
+      DRYDOCK_DATA_DIR: join(dir, 'data'),
+      DRYDOCK_ADMIN_PASSWORD: DRYDOCK_BENCH_CREDS.pass,
+      NODE_ENV: 'production',
+    });
+    const logPath = join(dir, 'drydock.log');
+    const fd = openSync(logPath, 'a');
+    try {
+      child = spawn(process.execPath, [cli, 'serve'], { cwd, env, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    const spawned = child;
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      const spawnError = new Promise((_, reject) => spawned.once('error', reject));
+      spawnError.catch(() => undefined);
+      await Promise.race([
+        waitForHttp(`${url}/v2/`, { statuses: [200, 401], timeoutMs: 60000, child: spawned, describe: 'drydock' }),
+        spawnError,
+      ]);
+    } catch (e) {
+      let log = '';
+      try {
+        log = readFileSync(logPath, 'utf8').slice(-4000);
+      } catch {
+        log = '';
+      }
+      throw new Error(`${e instanceof Error ? e.message : String(e)}\n${log}`);
+    }
+    const pid = spawned.pid ?? 0;
+    let stopped;
+    return {
+      name,
+      url,
+      host: `127.0.0.1:${port}`,
+      pid,
+      repoPrefix: 'docker-local/',
+      creds: { ...DRYDOCK_BENCH_CREDS },
+      ...procAccessors(pid),
+      stop() {
+        stopped ??= stopChild(spawned, 10000).then(() => rm(dir, { recursive: true, force: true }));
+        return stopped;
+      },
+    };
+  } catch (e) {
+    if (child) await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
 }
