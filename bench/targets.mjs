@@ -147,3 +147,9 @@ async function startDrydock({ name, databaseUrl }) {
     throw e;
   }
 }
+
+export function startTarget(name, opts = {}) {
+  const t = targets[name];
+  if (!t) throw new Error(`unknown target ${name} (known: ${Object.keys(targets).join(', ')})`);
+  return t.start(opts);
+}

@@ -7,8 +7,9 @@ export interface ResolvedRange {
 /**
  * Parses a `Range: bytes=…` header against an object of `size` bytes (RFC 9110).
  * Returns `undefined` when the whole object should be sent (no header, another
- * unit, several ranges — serving all of it is allowed), `'unsatisfiable'` for a
- * range outside the object (→ 416), or the inclusive range to send.
+ * unit, several ranges, a suffix range of an empty object — serving all of it
+ * is allowed), `'unsatisfiable'` for a range outside the object (→ 416), or the
+ * inclusive range to send.
  */
 export function parseRangeHeader(header: string | undefined, size: number): ResolvedRange | 'unsatisfiable' | undefined {
   if (!header) return undefined;
@@ -20,7 +21,9 @@ export function parseRangeHeader(header: string | undefined, size: number): Reso
     // Suffix range: the last N bytes.
     const n = Number(b);
     if (n === 0) return 'unsatisfiable';
-    if (size === 0) return 'unsatisfiable';
+    // RFC 9110 §14.1.1: a non-zero suffix is satisfiable even on an empty
+    // representation, but no 206 can describe zero bytes: send the (empty) whole.
+    if (size === 0) return undefined;
     return { start: Math.max(size - n, 0), end: size - 1 };
   }
   const start = Number(a);
