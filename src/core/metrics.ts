@@ -34,13 +34,13 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
     }),
     bytesIn: new Counter({
       name: 'drydock_http_request_bytes_total',
-      help: 'Request body bytes received, by route template',
+      help: 'Request bytes received (request line, headers and body), by route template',
       labelNames: ['route'],
       registers: [registry],
     }),
     bytesOut: new Counter({
       name: 'drydock_http_response_bytes_total',
-      help: 'Response body bytes sent, by route template',
+      help: 'Response bytes sent (status line, headers and body), by route template',
       labelNames: ['route'],
       registers: [registry],
     }),

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../core/config/index.js';
 import { createLogger, type Logger } from '../core/log.js';
@@ -45,6 +46,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       poolSize: config.database.poolSize,
       statementTimeoutMs: config.database.statementTimeoutMs,
     }));
+  if (!opts.driver && config.storage.driver === 'filesystem') {
+    // A fresh install has no blob root until its first write, and /readyz requires
+    // one: create it, or no pod of a new installation would ever become ready.
+    await mkdir(config.storage.filesystem.root, { recursive: true }).catch((err: unknown) =>
+      log.warn({ err, root: config.storage.filesystem.root }, 'could not create the storage root'),
+    );
+  }
   const driver = new InstrumentedDriver(opts.driver ?? openDriver(config), metrics.storageDuration);
   const services = createServices({ config, store, driver, log, metrics });
   await bootstrap(services, config, log);
@@ -69,6 +77,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   housekeeping.unref();
 
   let closing: Promise<void> | undefined;
+  // Once closing, a connection is closed as soon as its in-flight request is answered:
+  // an idle keep-alive connection would otherwise hold the process until the shutdown timeout.
+  server.on('request', (_req, res: ServerResponse) => {
+    res.once('finish', () => {
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
+  });
   const close = () =>
     (closing ??= (async () => {
       clearInterval(housekeeping);

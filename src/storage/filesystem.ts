@@ -103,10 +103,12 @@ export class FilesystemDriver implements BlobDriver {
 
   async ping(): Promise<void> {
     try {
+      // A file where the root should be passes the access check (always, for root).
+      if (!(await stat(this.root)).isDirectory()) throw new Error(`${this.root} is not a directory`);
       await access(this.root, fsConstants.W_OK);
     } catch (err) {
       // Here even ENOENT is an outage: the volume is not mounted.
-      throw new StorageUnavailableError(`storage root ${this.root} is not writable`, { cause: err });
+      throw new StorageUnavailableError(`storage root ${this.root} is not a writable directory`, { cause: err });
     }
   }
 

@@ -72,11 +72,13 @@ export class RepositoryService {
       const rec = await tx.repositories.get(key);
       if (!rec) throw new RegistryError('NOT_FOUND', `repository '${key}' does not exist`);
       this.assertWritable(rec, opts.managedBy);
-      const merged = { ...rec.config, ...(withKey(key, body) as Record<string, unknown>) };
-      const config = validate(key, merged);
-      if (config.rclass !== rec.rclass) {
+      const patch = withKey(key, body) as Record<string, unknown>;
+      // Checked before merging: validated against the other class's schema, the stored
+      // fields would be reported as unknown instead of the actual problem.
+      if (patch.rclass !== undefined && patch.rclass !== rec.rclass) {
         throw new RegistryError('BAD_REQUEST', `rclass cannot change (repository '${key}' is ${rec.rclass})`);
       }
+      const config = validate(key, { ...rec.config, ...patch });
       await this.checkMembers(config, tx);
       await tx.repositories.update({ key, rclass: config.rclass, config, managedBy: opts.managedBy ?? rec.managedBy });
       this.deps.onChange?.(key);

@@ -8,7 +8,7 @@ import type { Metrics } from '../../core/metrics.js';
 import type { BlobDriver, UploadState } from '../../storage/driver.js';
 import { blobKey } from '../../storage/layout.js';
 import type { BlobRecord, MetadataStore, UploadRecord } from '../../metadata/store.js';
-import { HashingStream } from './hashing-stream.js';
+import { HashingStream, LengthMismatchError } from './hashing-stream.js';
 import { KeyedMutex } from './keyed-mutex.js';
 
 /** The hash every session computes while bytes arrive; other algorithms re-read at commit. */
@@ -153,19 +153,22 @@ export class UploadService {
     const base = await this.hasherAt(rec);
     // Hash a copy: if the append fails, the session stays at its old offset and so does the hash.
     const hash = base.copy();
-    const counter = new HashingStream(hash);
+    // A body that differs from its Content-Range fails the stream at its end, so the
+    // driver treats the append as failed and keeps the session at its old offset.
+    const claimed = range ? range.end - range.start + 1 : undefined;
+    const counter = new HashingStream(hash, Number.POSITIVE_INFINITY, claimed);
     const write = this.deps.driver.appendUpload(rec.driverState as UploadState, rec.size, counter);
-    await Promise.all([pipeline(body, counter), write]).catch((e: unknown) => {
+    // allSettled: the driver must have finished rolling back before the lock is released.
+    const [piped, written] = await Promise.allSettled([pipeline(body, counter), write]);
+    if (piped.status === 'rejected' || written.status === 'rejected') {
       counter.destroy();
-      throw e;
-    });
-    const { state, size } = await write;
-    if (range && counter.bytes !== range.end - range.start + 1) {
-      throw new RegistryError(
-        'BLOB_UPLOAD_INVALID',
-        `Content-Range claims ${range.end - range.start + 1} bytes but the body had ${counter.bytes}`,
-      );
+      const reason: unknown = piped.status === 'rejected' ? piped.reason : (written as PromiseRejectedResult).reason;
+      if (reason instanceof LengthMismatchError) {
+        throw new RegistryError('BLOB_UPLOAD_INVALID', `Content-Range claims ${claimed} bytes but the body had ${counter.bytes}`);
+      }
+      throw reason;
     }
+    const { state, size } = written.value;
     const ok = await this.deps.store.uploads.advance(rec.id, rec.size, size, state);
     if (!ok) throw rangeError(rec.size, 'another request advanced this upload concurrently');
     this.hashers.set(rec.id, { hash, offset: size, touched: Date.now() });

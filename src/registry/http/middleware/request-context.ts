@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from '../../../core/log.js';
 import type { Metrics } from '../../../core/metrics.js';
 import { ANONYMOUS } from '../../auth/identity.js';
 import type { HttpContext } from '../context.js';
+
+/** Per connection: `bytesRead` when its last request finished. */
+const READ_MARK = Symbol('drydock.bytesReadMark');
 
 /**
  * Gives each request an id (the client's `X-Request-Id` or a new one), a child
@@ -18,15 +22,19 @@ export function requestContext(log: Logger, metrics: Metrics) {
     const ctx: HttpContext = { reqId, log: log.child({ reqId }), identity: ANONYMOUS, route: 'unmatched' };
     res.locals.ctx = ctx;
     res.setHeader('X-Request-Id', reqId);
-    const socket = req.socket;
-    const readBefore = socket.bytesRead;
+    const socket = req.socket as Socket & { [READ_MARK]?: number };
     const writtenBefore = socket.bytesWritten;
     res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const labels = { route: ctx.route, method: req.method, status: String(res.statusCode) };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, seconds);
-      metrics.bytesIn.inc({ route: ctx.route }, Math.max(socket.bytesRead - readBefore, 0));
+      // Counted from where the previous request on this connection ended, not from
+      // when this middleware ran: by then the headers and often the first body
+      // chunk (all of a small body) have been read already.
+      const read = socket.bytesRead;
+      metrics.bytesIn.inc({ route: ctx.route }, Math.max(read - (socket[READ_MARK] ?? 0), 0));
+      socket[READ_MARK] = read;
       metrics.bytesOut.inc({ route: ctx.route }, Math.max(socket.bytesWritten - writtenBefore, 0));
       const aborted = !res.writableFinished;
       ctx.log[res.statusCode >= 500 ? 'warn' : 'debug'](

@@ -24,10 +24,19 @@ export function parseV2Path(path: string): V2Address | undefined {
   if (path.startsWith('/v2/')) return { prefix: '/v2', rest: path.slice(4) };
   const m = DIRECT_API.exec(path);
   if (m) {
-    const repoKey = decodeURIComponent(m[2]!);
+    const repoKey = decodeKey(m[2]!);
     return { fixedRepoKey: repoKey, prefix: `${m[1] ?? ''}/api/docker/${m[2]}/v2`, rest: m[3] ?? '' };
   }
   return undefined;
+}
+
+/** A malformed escape (`%zz`) stays as sent, to be refused as an invalid key rather than crash the request. */
+function decodeKey(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }
 
 export interface ResolvedName {
