@@ -51,7 +51,3 @@ export class RegistryError extends Error {
     return CODES[this.code].status;
   }
 }
-
-export function isRegistryError(e: unknown): e is RegistryError {
-  return e instanceof RegistryError;
-}

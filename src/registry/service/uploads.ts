@@ -156,7 +156,7 @@ export class UploadService {
     // A body that differs from its Content-Range fails the stream at its end, so the
     // driver treats the append as failed and keeps the session at its old offset.
     const claimed = range ? range.end - range.start + 1 : undefined;
-    const counter = new HashingStream(hash, Number.POSITIVE_INFINITY, claimed);
+    const counter = new HashingStream(hash, claimed);
     const write = this.deps.driver.appendUpload(rec.driverState as UploadState, rec.size, counter);
     // allSettled: the driver must have finished rolling back before the lock is released.
     const [piped, written] = await Promise.allSettled([pipeline(body, counter), write]);
