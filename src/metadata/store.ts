@@ -14,6 +14,10 @@ export interface MetadataStore {
   readonly tags: TagsStore;
   readonly uploads: UploadsStore;
   readonly users: UsersStore;
+  readonly groups: GroupsStore;
+  readonly permissions: PermissionsStore;
+  readonly accessTokens: AccessTokensStore;
+  readonly audit: AuditStore;
   readonly settings: SettingsStore;
 
   /**
@@ -206,4 +210,88 @@ export interface SettingsStore {
   set(name: string, value: unknown): Promise<void>;
   /** Stores `value` unless the name is set; resolves the value that is stored afterwards. */
   setIfAbsent<T>(name: string, value: T): Promise<T>;
+}
+
+export interface GroupRecord {
+  name: string;
+  description: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface GroupsStore {
+  get(name: string): Promise<GroupRecord | undefined>;
+  /** All groups ordered by name. */
+  list(): Promise<GroupRecord[]>;
+  /** Creates or replaces the description. */
+  upsert(group: { name: string; description?: string | null }): Promise<void>;
+  /** Deletes the group and its memberships; false when absent. */
+  delete(name: string): Promise<boolean>;
+  /** User names in the group, ordered. */
+  members(name: string): Promise<string[]>;
+  /** Replaces the group's members (users must exist, else the FK error propagates). */
+  setMembers(name: string, users: string[]): Promise<void>;
+  /** Group names the user belongs to, ordered. */
+  ofUser(user: string): Promise<string[]>;
+  /** Replaces the user's memberships (groups must exist). */
+  setUserGroups(user: string, groups: string[]): Promise<void>;
+}
+
+export interface PermissionTargetRecord {
+  name: string;
+  /** The Artifactory v2 permission target JSON, validated by the caller. */
+  target: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface PermissionsStore {
+  /** All permission targets ordered by name. */
+  list(): Promise<PermissionTargetRecord[]>;
+  get(name: string): Promise<PermissionTargetRecord | undefined>;
+  /** Creates or replaces; resolves true when created. */
+  upsert(name: string, target: Record<string, unknown>): Promise<boolean>;
+  delete(name: string): Promise<boolean>;
+}
+
+export interface AccessTokenRecord {
+  /** The token's `jti`. */
+  id: string;
+  userName: string;
+  scope: string;
+  description: string | null;
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface AccessTokensStore {
+  create(token: { id: string; userName: string; scope: string; description?: string | null; expiresAt: Date | null }): Promise<AccessTokenRecord>;
+  get(id: string): Promise<AccessTokenRecord | undefined>;
+  /** Tokens of one user, or of everybody, newest first. */
+  list(userName?: string): Promise<AccessTokenRecord[]>;
+  /** Marks the token revoked (idempotent); false when no such token. */
+  revoke(id: string): Promise<boolean>;
+}
+
+export type AuditOutcome = 'success' | 'failure' | 'denied';
+
+export interface AuditEvent {
+  id: number;
+  at: Date;
+  /** User name, `anonymous`, or `system`. */
+  actor: string;
+  /** Dotted verb: `login`, `token.create`, `user.update`, `manifest.put`, `blob.delete`, … */
+  action: string;
+  /** What it was done to: `docker-local/team/app@sha256:…`, a user or repository name. */
+  target: string | null;
+  outcome: AuditOutcome;
+  clientIp: string | null;
+  details: Record<string, unknown> | null;
+}
+
+export interface AuditStore {
+  append(event: Omit<AuditEvent, 'id' | 'at'>): Promise<void>;
+  /** Newest first; `before` is an id (exclusive) for paging; filters are exact matches. */
+  list(opts: { limit: number; before?: number; actor?: string; action?: string }): Promise<AuditEvent[]>;
 }

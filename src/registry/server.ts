@@ -9,6 +9,7 @@ import type { MetadataStore } from '../metadata/store.js';
 import type { BlobDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/filesystem.js';
 import { InstrumentedDriver } from '../storage/instrumented.js';
+import { loadSigningKeys, TokenSigner } from './auth/tokens.js';
 import { bootstrap } from './bootstrap.js';
 import { createApp } from './http/app.js';
 import { createServices, type Services } from './services.js';
@@ -54,7 +55,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     );
   }
   const driver = new InstrumentedDriver(opts.driver ?? openDriver(config), metrics.storageDuration);
-  const services = createServices({ config, store, driver, log, metrics });
+  const signer = new TokenSigner(await loadSigningKeys(store, config.auth.tokenSigningKey));
+  const services = createServices({ config, store, driver, log, metrics, signer });
   await bootstrap(services, config, log);
 
   const app = createApp(services);

@@ -5,7 +5,10 @@ import type { BlobDriver } from '../storage/driver.js';
 import type { MetadataStore } from '../metadata/store.js';
 import { Authenticator } from './auth/authenticator.js';
 import { Authorizer } from './auth/authorizer.js';
+import { LoginThrottle } from './auth/login-throttle.js';
+import type { TokenSigner } from './auth/tokens.js';
 import { RepositoryResolver } from './repos/resolver.js';
+import { AuditLog } from './service/audit.js';
 import { BlobService } from './service/blobs.js';
 import { ManifestService } from './service/manifests.js';
 import { RepositoryService } from './service/repositories.js';
@@ -17,6 +20,7 @@ export interface RegistryDeps {
   driver: BlobDriver;
   log: Logger;
   metrics: Metrics;
+  signer: TokenSigner;
 }
 
 /** Everything the HTTP layer calls, built once from the ports. */
@@ -28,6 +32,7 @@ export interface Services extends RegistryDeps {
   resolver: RepositoryResolver;
   authenticator: Authenticator;
   authorizer: Authorizer;
+  audit: AuditLog;
 }
 
 export function createServices(deps: RegistryDeps): Services {
@@ -37,16 +42,21 @@ export function createServices(deps: RegistryDeps): Services {
   const blobs = new BlobService({ store: deps.store, driver: deps.driver, cacheTtlMs });
   const manifests = new ManifestService({ store: deps.store, cacheTtlMs });
   const resolver = new RepositoryResolver({ store: deps.store, blobs, manifests, cacheTtlMs });
-  const repositories = new RepositoryService({ store: deps.store, log: deps.log, onChange: (key) => resolver.invalidate(key) });
+  const audit = new AuditLog({ store: deps.store, log: deps.log });
+  const authorizer = new Authorizer({ store: deps.store, anonymousAccess: deps.config.auth.anonymousAccess, cacheTtlMs, log: deps.log });
+  const repositories = new RepositoryService({
+    store: deps.store,
+    log: deps.log,
+    onChange: (key) => {
+      resolver.invalidate(key);
+      authorizer.invalidate();
+    },
+  });
   const uploads = new UploadService({ store: deps.store, driver: deps.driver, log: deps.log, metrics: deps.metrics });
-  return {
-    ...deps,
-    blobs,
-    manifests,
-    uploads,
-    repositories,
-    resolver,
-    authenticator: new Authenticator(deps.store),
-    authorizer: new Authorizer({ anonymousAccess: deps.config.auth.anonymousAccess }),
-  };
+  const authenticator = new Authenticator({ store: deps.store, signer: deps.signer, throttle: new LoginThrottle({
+      perUser: deps.config.auth.loginThrottle.perUser,
+      perAddress: deps.config.auth.loginThrottle.perAddress,
+      windowMs: deps.config.auth.loginThrottle.windowSecs * 1000,
+    }), audit });
+  return { ...deps, blobs, manifests, uploads, repositories, resolver, authenticator, authorizer, audit };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import type { ManifestRecord, ManifestReference, MetadataStore } from '../../src/metadata/store.js';
+import type { AuditEvent, AuditOutcome, ManifestRecord, ManifestReference, MetadataStore } from '../../src/metadata/store.js';
 
 /**
  * The MetadataStore conformance suite: every implementation must pass it.
@@ -68,6 +68,20 @@ export function describeMetadataStore(
       const m = manifestOf(repoKey, image, seed, extra);
       expect(await store.manifests.put(m, [])).toBe(true);
       return m.digest;
+    }
+
+    /** Creates plain users (no password, not admin). */
+    async function users(...names: string[]): Promise<void> {
+      for (const name of names) await store.users.upsert({ name, passwordHash: null, admin: false });
+    }
+
+    /** Creates groups without a description. */
+    async function groups(...names: string[]): Promise<void> {
+      for (const name of names) await store.groups.upsert({ name });
+    }
+
+    function event(extra: Partial<Omit<AuditEvent, 'id' | 'at'>> = {}): Omit<AuditEvent, 'id' | 'at'> {
+      return { actor: 'alice', action: 'login', target: null, outcome: 'success', clientIp: null, details: null, ...extra };
     }
 
     // ---- ping ---------------------------------------------------------------------
@@ -693,6 +707,402 @@ export function describeMetadataStore(
       });
     });
 
+    // ---- groups ---------------------------------------------------------------------
+
+    describe('groups', () => {
+      it('upsert creates a group that get finds; get resolves undefined for an unknown name', async () => {
+        await store.groups.upsert({ name: 'devs', description: 'Developers ✓' });
+        await store.groups.upsert({ name: 'ops' });
+        expect(await store.groups.get('devs')).toEqual({
+          name: 'devs',
+          description: 'Developers ✓',
+          createdAt: expect.any(Date),
+          updatedAt: expect.any(Date),
+        });
+        expect((await store.groups.get('ops'))?.description).toBeNull();
+        expect(await store.groups.get('nope')).toBeUndefined();
+      });
+
+      it('upsert replaces the description and moves updatedAt; an omitted description is kept, null clears it', async () => {
+        await store.groups.upsert({ name: 'g', description: 'one' });
+        const before = (await store.groups.get('g'))!;
+        await sleep(5);
+        await store.groups.upsert({ name: 'g', description: 'two' });
+        const after = (await store.groups.get('g'))!;
+        expect(after.description).toBe('two');
+        expect(after.createdAt).toEqual(before.createdAt);
+        expect(after.updatedAt.getTime()).toBeGreaterThan(before.updatedAt.getTime());
+        await store.groups.upsert({ name: 'g' });
+        expect((await store.groups.get('g'))?.description).toBe('two');
+        await store.groups.upsert({ name: 'g', description: null });
+        expect((await store.groups.get('g'))?.description).toBeNull();
+      });
+
+      it('list is in byte-wise lexical order', async () => {
+        expect(await store.groups.list()).toEqual([]);
+        await groups('a', 'B', 'a-b', 'a/b', 'ab');
+        const listed = await store.groups.list();
+        expect(listed.map((g) => g.name)).toEqual(['B', 'a', 'a-b', 'a/b', 'ab']);
+        expect(listed[0]).toEqual(await store.groups.get('B'));
+      });
+
+      it('setMembers replaces the members (duplicates once); members lists them in byte-wise order', async () => {
+        await users('a', 'B', 'a-b', 'a/b', 'ab', 'c');
+        await groups('g', 'other');
+        await store.groups.setMembers('other', ['a', 'c']);
+
+        await store.groups.setMembers('g', ['ab', 'a/b', 'B', 'a', 'a-b']);
+        expect(await store.groups.members('g')).toEqual(['B', 'a', 'a-b', 'a/b', 'ab']);
+        await store.groups.setMembers('g', ['c', 'a', 'c']);
+        expect(await store.groups.members('g')).toEqual(['a', 'c']);
+        await store.groups.setMembers('g', []);
+        expect(await store.groups.members('g')).toEqual([]);
+
+        // Another group's memberships are untouched.
+        expect(await store.groups.members('other')).toEqual(['a', 'c']);
+        expect(await store.groups.members('nope')).toEqual([]);
+      });
+
+      it("setUserGroups replaces the user's memberships; ofUser lists them in byte-wise order", async () => {
+        await users('u', 'v');
+        await groups('a', 'B', 'a-b', 'ab');
+        await store.groups.setMembers('ab', ['v']);
+
+        await store.groups.setUserGroups('u', ['ab', 'B', 'ab', 'a']);
+        expect(await store.groups.ofUser('u')).toEqual(['B', 'a', 'ab']);
+        // Both sides read the same memberships.
+        expect(await store.groups.members('ab')).toEqual(['u', 'v']);
+        expect(await store.groups.members('B')).toEqual(['u']);
+
+        await store.groups.setUserGroups('u', ['a-b']);
+        expect(await store.groups.ofUser('u')).toEqual(['a-b']);
+        expect(await store.groups.members('ab')).toEqual(['v']);
+        expect(await store.groups.members('a-b')).toEqual(['u']);
+
+        await store.groups.setUserGroups('u', []);
+        expect(await store.groups.ofUser('u')).toEqual([]);
+        // Another user's memberships are untouched.
+        expect(await store.groups.ofUser('v')).toEqual(['ab']);
+        expect(await store.groups.ofUser('nobody')).toEqual([]);
+      });
+
+      it('delete removes the group and its memberships but not the users; then false', async () => {
+        await users('u', 'v');
+        await groups('g', 'h');
+        await store.groups.setMembers('g', ['u', 'v']);
+        await store.groups.setMembers('h', ['u']);
+
+        expect(await store.groups.delete('g')).toBe(true);
+        expect(await store.groups.get('g')).toBeUndefined();
+        expect(await store.groups.members('g')).toEqual([]);
+        expect(await store.groups.ofUser('u')).toEqual(['h']);
+        expect(await store.groups.ofUser('v')).toEqual([]);
+        expect((await store.users.list()).map((u) => u.name)).toEqual(['u', 'v']);
+        expect(await store.groups.delete('g')).toBe(false);
+
+        // A group re-created under the same name starts empty.
+        await groups('g');
+        expect(await store.groups.members('g')).toEqual([]);
+      });
+
+      it('deleting a user removes its memberships and access tokens; groups and audit events stay', async () => {
+        await users('u', 'v');
+        await groups('g');
+        await store.groups.setMembers('g', ['u', 'v']);
+        await store.accessTokens.create({ id: 'tu', userName: 'u', scope: 'applied-permissions/user', expiresAt: null });
+        await store.accessTokens.create({ id: 'tv', userName: 'v', scope: 'applied-permissions/user', expiresAt: null });
+        await store.audit.append(event({ actor: 'u', action: 'token.create', target: 'tu' }));
+
+        expect(await store.users.delete('u')).toBe(true);
+
+        expect(await store.groups.members('g')).toEqual(['v']);
+        expect(await store.groups.ofUser('u')).toEqual([]);
+        expect(await store.accessTokens.get('tu')).toBeUndefined();
+        expect((await store.accessTokens.list()).map((t) => t.id)).toEqual(['tv']);
+        expect(await store.groups.get('g')).toBeDefined();
+        expect(await store.audit.list({ limit: 10, actor: 'u' })).toHaveLength(1);
+
+        // A user re-created under the same name starts with no groups or tokens.
+        await users('u');
+        expect(await store.groups.ofUser('u')).toEqual([]);
+        expect(await store.accessTokens.list('u')).toEqual([]);
+      });
+
+      it('a membership for a missing user or group rejects with the FK violation and keeps the previous memberships', async () => {
+        await users('u', 'v');
+        await groups('g', 'h');
+        await store.groups.setMembers('g', ['u']);
+        await store.groups.setUserGroups('v', ['h']);
+
+        await expect(store.groups.setMembers('g', ['v', 'ghost'])).rejects.toMatchObject({ code: '23503' });
+        await expect(store.groups.setMembers('ghost', ['u'])).rejects.toMatchObject({ code: '23503' });
+        await expect(store.groups.setUserGroups('v', ['g', 'ghost'])).rejects.toMatchObject({ code: '23503' });
+        await expect(store.groups.setUserGroups('ghost', ['g'])).rejects.toMatchObject({ code: '23503' });
+
+        // Each failed replacement changed nothing, not even the deletions it started with.
+        expect(await store.groups.members('g')).toEqual(['u']);
+        expect(await store.groups.members('h')).toEqual(['v']);
+        expect(await store.groups.ofUser('v')).toEqual(['h']);
+        expect(await store.groups.get('ghost')).toBeUndefined();
+        expect(await store.users.get('ghost')).toBeUndefined();
+      });
+
+      it('concurrent replacements of one side: one set wins whole, the sets are never merged', async () => {
+        await users('a', 'b', 'c', 'd', 'old');
+        await groups('g', 'x', 'y', 'z', 'w', 'old');
+        for (let round = 0; round < 3; round++) {
+          await store.groups.setMembers('g', ['old']);
+          await Promise.all([store.groups.setMembers('g', ['a', 'b']), store.groups.setMembers('g', ['c', 'd'])]);
+          expect([['a', 'b'], ['c', 'd']]).toContainEqual(await store.groups.members('g'));
+
+          await store.groups.setUserGroups('a', ['old']);
+          await Promise.all([store.groups.setUserGroups('a', ['x', 'y']), store.groups.setUserGroups('a', ['w', 'z'])]);
+          expect([['x', 'y'], ['w', 'z']]).toContainEqual(await store.groups.ofUser('a'));
+        }
+      });
+    });
+
+    // ---- permissions ----------------------------------------------------------------
+
+    describe('permissions', () => {
+      /** The shape of an Artifactory v2 permission target. */
+      function targetOf(name: string, repos: string[]): Record<string, unknown> {
+        return {
+          name,
+          repo: {
+            repositories: repos,
+            include_patterns: ['**'],
+            exclude_patterns: [],
+            actions: { users: { alice: ['read', 'write'] }, groups: { 'dévs ✓': ['read'] } },
+          },
+          build: null,
+        };
+      }
+
+      it('upsert resolves true when it creates; get round-trips the JSON', async () => {
+        const target = targetOf('p', ['docker-local']);
+        expect(await store.permissions.upsert('p', target)).toBe(true);
+        expect(await store.permissions.get('p')).toEqual({
+          name: 'p',
+          target,
+          createdAt: expect.any(Date),
+          updatedAt: expect.any(Date),
+        });
+        expect(await store.permissions.get('nope')).toBeUndefined();
+      });
+
+      it('upsert of an existing name resolves false and replaces the whole JSON, moving updatedAt only', async () => {
+        await store.permissions.upsert('p', targetOf('p', ['a', 'b']));
+        const before = (await store.permissions.get('p'))!;
+        await sleep(5);
+        const replacement = { name: 'p', repo: { repositories: ['c'] } };
+        expect(await store.permissions.upsert('p', replacement)).toBe(false);
+        const after = (await store.permissions.get('p'))!;
+        // Replaced, not merged: the keys only the old JSON had are gone.
+        expect(after.target).toEqual(replacement);
+        expect(after.createdAt).toEqual(before.createdAt);
+        expect(after.updatedAt.getTime()).toBeGreaterThan(before.updatedAt.getTime());
+        expect(await store.permissions.upsert('p', {})).toBe(false);
+        expect((await store.permissions.get('p'))?.target).toEqual({});
+      });
+
+      it('concurrent upserts of a new name: exactly one resolves created', async () => {
+        const results = await Promise.all([1, 2, 3, 4].map((n) => store.permissions.upsert('race', { n })));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect([1, 2, 3, 4].map((n) => ({ n }))).toContainEqual((await store.permissions.get('race'))?.target);
+      });
+
+      it('list is in byte-wise lexical order', async () => {
+        expect(await store.permissions.list()).toEqual([]);
+        for (const name of ['a', 'B', 'a-b', 'a/b', 'ab']) await store.permissions.upsert(name, { name });
+        const listed = await store.permissions.list();
+        expect(listed.map((p) => p.name)).toEqual(['B', 'a', 'a-b', 'a/b', 'ab']);
+        expect(listed.map((p) => p.target)).toEqual(['B', 'a', 'a-b', 'a/b', 'ab'].map((name) => ({ name })));
+      });
+
+      it('delete resolves true once, then false; a later upsert creates again', async () => {
+        await store.permissions.upsert('p', { v: 1 });
+        expect(await store.permissions.delete('p')).toBe(true);
+        expect(await store.permissions.get('p')).toBeUndefined();
+        expect(await store.permissions.delete('p')).toBe(false);
+        expect(await store.permissions.upsert('p', { v: 2 })).toBe(true);
+      });
+    });
+
+    // ---- access tokens --------------------------------------------------------------
+
+    describe('access tokens', () => {
+      beforeEach(async () => {
+        await users('alice', 'bob');
+      });
+
+      it('create resolves the stored record that get finds; dates keep their milliseconds', async () => {
+        const expiresAt = new Date('2031-05-06T07:08:09.123Z');
+        const created = await store.accessTokens.create({
+          id: 'jti-1',
+          userName: 'alice',
+          scope: 'applied-permissions/user',
+          description: 'CI ✓',
+          expiresAt,
+        });
+        expect(created).toEqual({
+          id: 'jti-1',
+          userName: 'alice',
+          scope: 'applied-permissions/user',
+          description: 'CI ✓',
+          createdAt: expect.any(Date),
+          expiresAt,
+          revokedAt: null,
+        });
+        expect(created.expiresAt!.getTime()).toBe(expiresAt.getTime());
+        expect(await store.accessTokens.get('jti-1')).toEqual(created);
+      });
+
+      it('create without description or expiry stores nulls', async () => {
+        const created = await store.accessTokens.create({ id: 't', userName: 'bob', scope: 's', expiresAt: null });
+        expect(created).toMatchObject({ description: null, expiresAt: null, revokedAt: null });
+        expect(await store.accessTokens.get('t')).toEqual(created);
+      });
+
+      it('get resolves undefined for an unknown id', async () => {
+        expect(await store.accessTokens.get('nope')).toBeUndefined();
+      });
+
+      it('create rejects a duplicate id and an unknown user', async () => {
+        await store.accessTokens.create({ id: 't', userName: 'alice', scope: 's', expiresAt: null });
+        await expect(store.accessTokens.create({ id: 't', userName: 'bob', scope: 's2', expiresAt: null })).rejects.toMatchObject({ code: '23505' });
+        await expect(store.accessTokens.create({ id: 'u', userName: 'ghost', scope: 's', expiresAt: null })).rejects.toMatchObject({ code: '23503' });
+        expect(await store.accessTokens.get('t')).toMatchObject({ userName: 'alice', scope: 's' });
+        expect(await store.accessTokens.get('u')).toBeUndefined();
+      });
+
+      it("list resolves one user's tokens or everybody's, newest first", async () => {
+        expect(await store.accessTokens.list()).toEqual([]);
+        // Ids in the opposite order to creation: the order must come from the time.
+        const created = [];
+        for (const [id, userName] of [['t3', 'alice'], ['t2', 'bob'], ['t1', 'alice'], ['t0', 'bob']] as const) {
+          created.push(await store.accessTokens.create({ id, userName, scope: 's', expiresAt: null }));
+          await sleep(5);
+        }
+        await store.accessTokens.revoke('t3');
+        expect((await store.accessTokens.list()).map((t) => t.id)).toEqual(['t0', 't1', 't2', 't3']);
+        expect((await store.accessTokens.list('alice')).map((t) => t.id)).toEqual(['t1', 't3']);
+        expect(await store.accessTokens.list('bob')).toEqual([created[3], created[1]]);
+        // Revoked tokens are listed too.
+        expect((await store.accessTokens.list('alice'))[1]!.revokedAt).toEqual(expect.any(Date));
+        expect(await store.accessTokens.list('nobody')).toEqual([]);
+      });
+
+      it('revoke marks the token revoked, is idempotent (the first time stays) and resolves false for an unknown id', async () => {
+        await store.accessTokens.create({ id: 't', userName: 'alice', scope: 's', expiresAt: null });
+        await store.accessTokens.create({ id: 'other', userName: 'alice', scope: 's', expiresAt: null });
+        expect(await store.accessTokens.revoke('t')).toBe(true);
+        const revoked = (await store.accessTokens.get('t'))!;
+        expect(revoked.revokedAt).toEqual(expect.any(Date));
+        expect(revoked.revokedAt!.getTime()).toBeGreaterThanOrEqual(revoked.createdAt.getTime());
+        await sleep(5);
+        expect(await store.accessTokens.revoke('t')).toBe(true);
+        expect(await store.accessTokens.get('t')).toEqual(revoked);
+        expect((await store.accessTokens.get('other'))?.revokedAt).toBeNull();
+        expect(await store.accessTokens.revoke('nope')).toBe(false);
+        expect(await store.accessTokens.get('nope')).toBeUndefined();
+      });
+    });
+
+    // ---- audit ----------------------------------------------------------------------
+
+    describe('audit', () => {
+      it('append then list round-trips every field, with jsonb details', async () => {
+        const details = {
+          repo: 'docker-local',
+          digest: digestOf('m'),
+          sizes: [0, 2.5, 2 ** 40],
+          ok: true,
+          none: null,
+          nested: { list: [{ a: 'é✓' }], empty: {} },
+        };
+        await store.audit.append({
+          actor: 'alice',
+          action: 'manifest.put',
+          target: 'docker-local/team/app@sha256:abc',
+          outcome: 'success',
+          clientIp: '2001:db8::1',
+          details,
+        });
+        const [got, ...rest] = await store.audit.list({ limit: 10 });
+        expect(rest).toEqual([]);
+        expect(got).toEqual({
+          id: expect.any(Number),
+          at: expect.any(Date),
+          actor: 'alice',
+          action: 'manifest.put',
+          target: 'docker-local/team/app@sha256:abc',
+          outcome: 'success',
+          clientIp: '2001:db8::1',
+          details,
+        });
+        expect(Number.isSafeInteger(got!.id)).toBe(true);
+        expect(Math.abs(got!.at.getTime() - Date.now())).toBeLessThan(60_000);
+      });
+
+      it('stores null target, clientIp and details, and every outcome', async () => {
+        for (const outcome of ['success', 'failure', 'denied'] as const) await store.audit.append(event({ outcome }));
+        const listed = await store.audit.list({ limit: 10 });
+        expect(listed.map((e) => e.outcome)).toEqual(['denied', 'failure', 'success']);
+        for (const e of listed) expect(e).toMatchObject({ target: null, clientIp: null, details: null });
+      });
+
+      it('rejects an outcome outside the three', async () => {
+        await expect(store.audit.append(event({ outcome: 'maybe' as AuditOutcome }))).rejects.toMatchObject({ code: '23514' });
+        expect(await store.audit.list({ limit: 10 })).toEqual([]);
+      });
+
+      it('list is newest first, at most `limit`, and pages with `before` (exclusive)', async () => {
+        for (let i = 0; i < 5; i++) await store.audit.append(event({ target: `t${i}` }));
+        const all = await store.audit.list({ limit: 100 });
+        expect(all.map((e) => e.target)).toEqual(['t4', 't3', 't2', 't1', 't0']);
+        for (let i = 1; i < all.length; i++) expect(all[i]!.id).toBeLessThan(all[i - 1]!.id);
+
+        const pages: string[][] = [];
+        let before: number | undefined;
+        for (;;) {
+          const page = await store.audit.list({ limit: 2, before });
+          if (page.length === 0) break;
+          pages.push(page.map((e) => e.target!));
+          before = page[page.length - 1]!.id;
+        }
+        expect(pages).toEqual([['t4', 't3'], ['t2', 't1'], ['t0']]);
+        expect(await store.audit.list({ limit: 10, before: all[2]!.id })).toEqual(all.slice(3));
+        expect(await store.audit.list({ limit: 0 })).toEqual([]);
+      });
+
+      it('list filters by actor and action (exact matches), alone, together and with paging', async () => {
+        const appended: Array<[string, string]> = [
+          ['alice', 'login'],
+          ['bob', 'login'],
+          ['alice', 'token.create'],
+          ['Alice', 'login'],
+          ['alice', 'login'],
+          ['alice', 'login.failed'],
+        ];
+        for (const [actor, action] of appended) await store.audit.append(event({ actor, action }));
+        const pairs = (events: AuditEvent[]) => events.map((e) => `${e.actor}:${e.action}`);
+
+        expect(pairs(await store.audit.list({ limit: 10, actor: 'alice' }))).toEqual(['alice:login.failed', 'alice:login', 'alice:token.create', 'alice:login']);
+        expect(pairs(await store.audit.list({ limit: 10, action: 'login' }))).toEqual(['alice:login', 'Alice:login', 'bob:login', 'alice:login']);
+        const both = await store.audit.list({ limit: 10, actor: 'alice', action: 'login' });
+        expect(pairs(both)).toEqual(['alice:login', 'alice:login']);
+
+        const first = await store.audit.list({ limit: 1, actor: 'alice', action: 'login' });
+        expect(first).toEqual([both[0]]);
+        expect(await store.audit.list({ limit: 10, actor: 'alice', action: 'login', before: first[0]!.id })).toEqual([both[1]]);
+        expect(await store.audit.list({ limit: 10, actor: 'alice', action: 'login', before: both[1]!.id })).toEqual([]);
+
+        expect(await store.audit.list({ limit: 10, actor: 'ali' })).toEqual([]);
+        expect(await store.audit.list({ limit: 10, action: 'log' })).toEqual([]);
+      });
+    });
+
     // ---- transactions and locks -----------------------------------------------------
 
     describe('transaction', () => {
@@ -766,6 +1176,96 @@ export function describeMetadataStore(
           }),
         ).rejects.toThrow('inner fails');
         expect(await store.settings.get('outer')).toBeUndefined();
+      });
+
+      it('access-control writes commit with the transaction and are visible inside it first', async () => {
+        await store.transaction(async (tx) => {
+          await tx.users.upsert({ name: 'u', passwordHash: null, admin: false });
+          await tx.groups.upsert({ name: 'g', description: 'd' });
+          await tx.groups.upsert({ name: 'h' });
+          await tx.groups.setMembers('g', ['u']);
+          await tx.groups.setUserGroups('u', ['g', 'h']);
+          expect(await tx.permissions.upsert('p', { v: 1 })).toBe(true);
+          // Created earlier in this same transaction: still reported as an update.
+          expect(await tx.permissions.upsert('p', { v: 2 })).toBe(false);
+          await tx.accessTokens.create({ id: 't', userName: 'u', scope: 's', expiresAt: null });
+          expect(await tx.accessTokens.revoke('t')).toBe(true);
+          await tx.audit.append(event({ actor: 'u', action: 'token.create' }));
+          await tx.audit.append(event({ actor: 'u', action: 'token.revoke' }));
+
+          expect(await tx.groups.list()).toHaveLength(2);
+          expect(await tx.groups.members('h')).toEqual(['u']);
+          expect(await tx.groups.ofUser('u')).toEqual(['g', 'h']);
+          expect((await tx.permissions.get('p'))?.target).toEqual({ v: 2 });
+          expect((await tx.accessTokens.list('u')).map((t) => t.id)).toEqual(['t']);
+          // One transaction shares `at`; the id still orders the events.
+          expect((await tx.audit.list({ limit: 10, actor: 'u' })).map((e) => e.action)).toEqual(['token.revoke', 'token.create']);
+        });
+        expect(await store.groups.get('g')).toMatchObject({ description: 'd' });
+        expect(await store.groups.ofUser('u')).toEqual(['g', 'h']);
+        expect(await store.groups.members('g')).toEqual(['u']);
+        expect((await store.permissions.list()).map((p) => p.target)).toEqual([{ v: 2 }]);
+        expect((await store.accessTokens.get('t'))?.revokedAt).toEqual(expect.any(Date));
+        expect((await store.audit.list({ limit: 10 })).map((e) => e.action)).toEqual(['token.revoke', 'token.create']);
+      });
+
+      it('access-control writes roll back with the transaction', async () => {
+        await users('u', 'v');
+        await groups('g');
+        await store.groups.setMembers('g', ['u']);
+        await store.permissions.upsert('p', { v: 1 });
+        await store.accessTokens.create({ id: 't0', userName: 'u', scope: 's', expiresAt: null });
+        await store.audit.append(event({ action: 'before' }));
+        const snapshot = {
+          groups: await store.groups.list(),
+          permissions: await store.permissions.list(),
+          tokens: await store.accessTokens.list(),
+          audit: await store.audit.list({ limit: 10 }),
+        };
+
+        const boom = new Error('boom');
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.groups.upsert({ name: 'g', description: 'changed' });
+            await tx.groups.upsert({ name: 'h' });
+            await tx.groups.setMembers('g', ['v']);
+            await tx.groups.setUserGroups('u', ['h']);
+            expect(await tx.permissions.upsert('p', { v: 2 })).toBe(false);
+            expect(await tx.permissions.upsert('q', { v: 1 })).toBe(true);
+            await tx.accessTokens.create({ id: 't1', userName: 'v', scope: 's', expiresAt: new Date() });
+            await tx.accessTokens.revoke('t0');
+            await tx.audit.append(event({ action: 'inside' }));
+            expect(await tx.groups.ofUser('u')).toEqual(['h']);
+            await tx.users.delete('v');
+            await tx.groups.delete('g');
+            throw boom;
+          }),
+        ).rejects.toBe(boom);
+
+        expect(await store.groups.list()).toEqual(snapshot.groups);
+        expect(await store.groups.members('g')).toEqual(['u']);
+        expect(await store.groups.ofUser('u')).toEqual(['g']);
+        expect(await store.permissions.list()).toEqual(snapshot.permissions);
+        expect(await store.accessTokens.list()).toEqual(snapshot.tokens);
+        expect(await store.audit.list({ limit: 10 })).toEqual(snapshot.audit);
+        expect(await store.users.get('v')).toBeDefined();
+      });
+
+      it('a failed membership inside a transaction rolls the whole transaction back', async () => {
+        await users('u');
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.groups.upsert({ name: 'g' });
+            await tx.audit.append(event());
+            await tx.groups.setMembers('g', ['u', 'ghost']);
+          }),
+        ).rejects.toMatchObject({ code: '23503' });
+        expect(await store.groups.get('g')).toBeUndefined();
+        expect(await store.audit.list({ limit: 10 })).toEqual([]);
+        // The store is usable afterwards.
+        await groups('g');
+        await store.groups.setMembers('g', ['u']);
+        expect(await store.groups.members('g')).toEqual(['u']);
       });
 
       it('lock rejects outside a transaction', async () => {

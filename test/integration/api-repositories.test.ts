@@ -222,7 +222,8 @@ describe.each(['/api', '/artifactory/api'])('repositories API under %s', (api) =
       const anon = await send(method, path, body, { auth: null });
       expect(anon.headers.get('www-authenticate')).toBe('Basic realm="drydock"');
       expect(await expectApiError(anon, 401)).toBe('authentication required');
-      const wrong = await send(method, path, body, { auth: basic('admin', 'nope') });
+      // Not the admin: ten wrong passwords for one user name lock it out for the throttle window.
+      const wrong = await send(method, path, body, { auth: basic('mallory', 'nope') });
       expect(await expectApiError(wrong, 401)).toBe('invalid username or password');
     }
     for (const [method, path, body] of calls.slice(1)) {

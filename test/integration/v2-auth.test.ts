@@ -58,14 +58,23 @@ function registryCalls(): Array<[string, string]> {
   ];
 }
 
+/** The registry API challenges with Docker token auth (SPEC §7); the management API with Basic. */
+function expectChallenge(path: string, header: string | null): void {
+  if (path.startsWith('/v2/') || /^(\/artifactory)?\/api\/docker\/[^/]+\/v2\//.test(path)) {
+    expect(header).toMatch(/^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/v2\/token",service="drydock"(,scope="[^"]+")?$/);
+  } else {
+    expect(header).toBe('Basic realm="drydock"');
+  }
+}
+
 const withBody = (method: string) => (method === 'PUT' || method === 'PATCH' ? { body: 'x', headers: { 'content-type': MediaTypes.ociManifest } } : {});
 
 describe('credentials on the registry API', () => {
-  it('every route without credentials is 401 with the Basic challenge and UNAUTHORIZED', async () => {
+  it('every route without credentials is 401 with a challenge and UNAUTHORIZED', async () => {
     for (const [method, path] of registryCalls()) {
       const r = await reg.fetch(path, { method, auth: null, ...withBody(method) });
       expect({ method, path, status: r.status }).toEqual({ method, path, status: 401 });
-      expect(r.headers.get('www-authenticate')).toBe('Basic realm="drydock"');
+      expectChallenge(path, r.headers.get('www-authenticate'));
       expect(r.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
       if (method === 'HEAD') {
         expect(await r.text()).toBe('');
@@ -95,7 +104,7 @@ describe('credentials on the registry API', () => {
     for (const [method, path] of calls) {
       const r = await reg.fetch(path, { method, auth: WRONG_AUTH, ...withBody(method) });
       expect({ method, path, status: r.status }).toEqual({ method, path, status: 401 });
-      expect(r.headers.get('www-authenticate')).toBe('Basic realm="drydock"');
+      expectChallenge(path, r.headers.get('www-authenticate'));
       if (method === 'HEAD') expect(await r.text()).toBe('');
       else expect((await r.json()).errors[0].code).toBe('UNAUTHORIZED');
     }
@@ -105,7 +114,7 @@ describe('credentials on the registry API', () => {
     for (const auth of [basic('nobody', 'x'), 'Basic !!!notbase64', `Basic ${Buffer.from('no-colon').toString('base64')}`, 'Bearer abc.def.ghi', 'Digest x']) {
       const r = await reg.fetch('/v2/', { auth });
       const err = await expectOciError(r, 401, 'UNAUTHORIZED');
-      expect(r.headers.get('www-authenticate')).toBe('Basic realm="drydock"');
+      expectChallenge('/v2/', r.headers.get('www-authenticate'));
       expect(err.detail).toEqual({});
     }
   });
@@ -228,11 +237,17 @@ describe('open endpoints and metrics', () => {
 describe('auth.anonymousAccess', () => {
   let anonReg: TestRegistry;
   beforeAll(async () => {
+    // Anonymous callers get what permission targets grant the `anonymous` user: here, read everywhere.
+    await reg.running.services.store.permissions.upsert('anonymous-read', {
+      name: 'anonymous-read',
+      repo: { repositories: ['ANY'], include_patterns: ['**'], exclude_patterns: [], actions: { users: { anonymous: ['read'] }, groups: {} } },
+    });
     // Same database and blob storage: a second pod of the same installation, with anonymous access on.
     anonReg = await startTestRegistry({ store: reg.running.services.store, dataDir: reg.dataDir, config: { auth: { anonymousAccess: true } } });
   });
   afterAll(async () => {
     await anonReg?.close();
+    await reg.running.services.store.permissions.delete('anonymous-read');
   });
 
   it('lets anonymous callers read', async () => {
@@ -276,7 +291,7 @@ describe('auth.anonymousAccess', () => {
     for (const [method, path] of writes) {
       const r = await anonReg.fetch(path, { method, auth: null, ...withBody(method) });
       expect({ method, path, status: r.status }).toEqual({ method, path, status: 401 });
-      expect(r.headers.get('www-authenticate')).toBe('Basic realm="drydock"');
+      expectChallenge(path, r.headers.get('www-authenticate'));
       await r.arrayBuffer();
     }
     expect((await anonReg.fetch(`/v2/${name}/manifests/v1`, { method: 'HEAD', auth: null })).status).toBe(200);

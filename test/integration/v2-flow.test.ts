@@ -37,7 +37,7 @@ describe('registry API flow on a local repository', () => {
   it('GET /v2/ needs credentials and answers with the API version header', async () => {
     const anon = await reg.fetch('/v2/', { auth: null });
     expect(anon.status).toBe(401);
-    expect(anon.headers.get('www-authenticate')).toBe('Basic realm="drydock"');
+    expect(anon.headers.get('www-authenticate')).toBe(`Bearer realm="${reg.url}/v2/token",service="drydock"`);
     expect(anon.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
     expect((await anon.json()).errors[0].code).toBe('UNAUTHORIZED');
     const ok = await reg.fetch('/v2/');

@@ -56,7 +56,7 @@ describe('loadConfig', () => {
       dataDir: path.join(dir, 'data'),
       database: { poolSize: 10, statementTimeoutMs: 30000 },
       storage: { driver: 'filesystem', filesystem: { root: path.join(dir, 'data', 'blobs') } },
-      auth: { anonymousAccess: false },
+      auth: { anonymousAccess: false, tokenTtlSecs: 300, loginThrottle: { perUser: 10, perAddress: 100, windowSecs: 300 } },
       uploads: { staleAfterSecs: 86400 },
       log: { level: 'info' },
       metrics: { requireAuth: false },

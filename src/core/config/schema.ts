@@ -59,6 +59,21 @@ const authSchema = z
     adminPassword: z.string().min(1).optional(),
     /** Enable the `anonymous` user (its rights still come from permission targets). */
     anonymousAccess: z.boolean().default(false),
+    /** Lifetime of registry (Docker) tokens issued by /v2/token. */
+    tokenTtlSecs: z.int().min(30).max(86400).default(300),
+    /**
+     * PEM private key (EC P-256 → ES256, or RSA → RS256) that signs tokens.
+     * Absent: an ES256 key is generated once and stored in the database.
+     */
+    tokenSigningKey: z.string().includes('PRIVATE KEY', { error: 'must be a PEM private key' }).optional(),
+    /** Failed logins allowed per user name and per client address within the window, then 429. */
+    loginThrottle: z
+      .strictObject({
+        perUser: z.int().min(1).default(10),
+        perAddress: z.int().min(1).default(100),
+        windowSecs: z.int().min(1).default(300),
+      })
+      .prefault({}),
   })
   .prefault({});
 

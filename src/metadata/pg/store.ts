@@ -1,8 +1,12 @@
 import type { MetadataStore } from '../store.js';
 import { migrate } from '../migrations.js';
 import { openDb, type Db, type OpenDbOptions } from './db.js';
+import { PgAccessTokens } from './access-tokens.js';
+import { PgAudit } from './audit.js';
 import { PgBlobs } from './blobs.js';
+import { PgGroups } from './groups.js';
 import { PgManifests } from './manifests.js';
+import { PgPermissions } from './permissions.js';
 import { PgRepositories } from './repositories.js';
 import { PgSettings } from './settings.js';
 import { PgTags } from './tags.js';
@@ -21,6 +25,10 @@ export class PgMetadataStore implements MetadataStore {
   readonly tags: PgTags;
   readonly uploads: PgUploads;
   readonly users: PgUsers;
+  readonly groups: PgGroups;
+  readonly permissions: PgPermissions;
+  readonly accessTokens: PgAccessTokens;
+  readonly audit: PgAudit;
   readonly settings: PgSettings;
 
   /** Takes over `db`: `close()` closes it. The schema must be migrated already. */
@@ -31,6 +39,10 @@ export class PgMetadataStore implements MetadataStore {
     this.tags = new PgTags(db);
     this.uploads = new PgUploads(db);
     this.users = new PgUsers(db);
+    this.groups = new PgGroups(db);
+    this.permissions = new PgPermissions(db);
+    this.accessTokens = new PgAccessTokens(db);
+    this.audit = new PgAudit(db);
     this.settings = new PgSettings(db);
   }
 

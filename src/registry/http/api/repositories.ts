@@ -18,10 +18,10 @@ export function listRepositories(services: Services) {
     const { identity } = httpContext(res);
     const all = await services.repositories.list(type as RepositoryClass | undefined);
     const base = baseUrl(req, services);
+    const visible = [];
+    for (const r of all) if (await services.authorizer.can(identity, 'read', { repoKey: r.key })) visible.push(r);
     res.json(
-      all
-        .filter((r) => services.authorizer.can(identity, 'read', { repoKey: r.key }))
-        .map((r) => ({
+      visible.map((r) => ({
           key: r.key,
           type: r.rclass.toUpperCase(),
           packageType: 'docker',

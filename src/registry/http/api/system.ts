@@ -26,7 +26,7 @@ export function readyz(services: Services) {
 /** GET /metrics: Prometheus text; admin-only when `metrics.requireAuth`. */
 export function metrics(services: Services) {
   return async (_req: Request, res: Response): Promise<void> => {
-    if (services.config.metrics.requireAuth) authorize(services, httpContext(res).identity, 'manage');
+    if (services.config.metrics.requireAuth) await authorize(services, httpContext(res).identity, 'manage');
     res.type(services.metrics.registry.contentType).send(await services.metrics.registry.metrics());
   };
 }

@@ -4,17 +4,17 @@ import type { Action, Identity, Resource } from '../../auth/identity.js';
 import type { Services } from '../../services.js';
 import { httpContext } from '../context.js';
 
-/** The challenge sent with every 401. */
+/** The challenge the management API sends with every 401. */
 export const BASIC_CHALLENGE = 'Basic realm="drydock"';
 
-/** Authenticates the request (Basic credentials, or anonymous) into `ctx.identity`. */
+/** Authenticates a management API request (Basic, or Bearer with an access token) into `ctx.identity`. */
 export function authenticate(services: Services) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {
-      httpContext(res).identity = await services.authenticator.authenticate(req.headers.authorization);
+      httpContext(res).identity = await services.authenticator.authenticate(req.headers.authorization, { clientIp: req.ip });
       next();
     } catch (e) {
-      next(withChallenge(e));
+      next(e instanceof RegistryError && e.code === 'UNAUTHORIZED' ? unauthorized(e.message) : e);
     }
   };
 }
@@ -24,18 +24,25 @@ export function authenticate(services: Services) {
  * for anonymous callers, 403 DENIED for authenticated ones. The answer is the
  * same whether or not the resource exists.
  */
-export function authorize(services: Services, identity: Identity, action: Action, resource: Resource = {}): void {
-  if (services.authorizer.can(identity, action, resource)) return;
-  if (identity.kind === 'anonymous') throw unauthorized();
+export async function authorize(services: Services, identity: Identity, action: Action, resource: Resource = {}): Promise<void> {
+  if (await services.authorizer.can(identity, action, resource)) return;
+  throw refusal(identity, action, resource);
+}
+
+/** The refusal for a caller without the right: 401 for anonymous callers, else 403 DENIED. */
+export function refusal(identity: Identity, action: Action, resource: Resource, challenge = BASIC_CHALLENGE): RegistryError {
+  if (identity.kind === 'anonymous') {
+    return new RegistryError('UNAUTHORIZED', 'authentication required', undefined, { 'WWW-Authenticate': challenge });
+  }
   const what = resource.repoKey ? ` on ${resource.repoKey}${resource.image ? `/${resource.image}` : ''}` : '';
-  throw new RegistryError('DENIED', `${identity.name} may not ${action}${what}`);
+  return new RegistryError('DENIED', `${identity.name} may not ${action}${what}`);
 }
 
 /** Route guard: the action a route declares, on no particular repository (management API). */
 export function can(services: Services, action: Action) {
-  return (_req: Request, res: Response, next: NextFunction): void => {
+  return async (_req: Request, res: Response, next: NextFunction): Promise<void> => {
     try {
-      authorize(services, httpContext(res).identity, action);
+      await authorize(services, httpContext(res).identity, action);
       next();
     } catch (e) {
       next(e);
@@ -43,11 +50,7 @@ export function can(services: Services, action: Action) {
   };
 }
 
-/** A 401 carrying the challenge clients answer with credentials. */
+/** A 401 carrying the Basic challenge. */
 export function unauthorized(message = 'authentication required'): RegistryError {
   return new RegistryError('UNAUTHORIZED', message, undefined, { 'WWW-Authenticate': BASIC_CHALLENGE });
-}
-
-function withChallenge(e: unknown): unknown {
-  return e instanceof RegistryError && e.code === 'UNAUTHORIZED' ? unauthorized(e.message) : e;
 }

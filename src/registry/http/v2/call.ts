@@ -34,6 +34,13 @@ export interface V2Route {
   methods: Partial<Record<HttpMethod, RouteMethod>>;
 }
 
+/**
+ * `public`: no authentication (the handler checks credentials itself);
+ * `authenticated`: any identity the configuration admits (the handler filters
+ * by rights); an Action: checked on the repository and image the URL names.
+ * `audit` names the event recorded in the audit log when the request succeeds
+ * (and, as `denied`, when it is refused).
+ */
 export type RouteMethod =
-  | { scope: 'registry'; action: Action | 'authenticated'; handler: V2Handler }
-  | { scope: 'repository'; action: Action; handler: V2RepoHandler };
+  | { scope: 'registry'; action: 'public' | 'authenticated'; handler: V2Handler; tokenScope?: string }
+  | { scope: 'repository'; action: Action; handler: V2RepoHandler; audit?: string; leaf?: 'reference' };

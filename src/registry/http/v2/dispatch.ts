@@ -1,15 +1,18 @@
 import type { NextFunction, Request, Response } from 'express';
 import { RegistryError } from '../../../core/errors.js';
+import { looksLikeDigest } from '../../../core/oci/digest.js';
+import type { Identity } from '../../auth/identity.js';
 import type { Services } from '../../services.js';
-import { authorize, unauthorized } from '../middleware/auth.js';
 import { httpContext } from '../context.js';
 import { parseV2Path, resolveName } from './addressing.js';
-import type { HttpMethod, V2Route } from './call.js';
+import type { HttpMethod, RouteMethod, V2Route } from './call.js';
+import { authorizeRepository, registryUnauthorized, tokenAllows, bearerChallenge } from './v2-auth.js';
 
 /**
  * Serves the registry API for every addressing method: matches the route in
  * `routes`, authenticates, checks the action the route declares on the
- * repository it names, resolves the repository, and calls the handler.
+ * repository and image it names, resolves the repository, calls the handler,
+ * and records writes and deletes in the audit log.
  */
 export function v2Dispatcher(services: Services, routes: readonly V2Route[]) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
@@ -29,32 +32,72 @@ export function v2Dispatcher(services: Services, routes: readonly V2Route[]) {
           Allow: Object.keys(route.methods).join(', '),
         });
       }
-      try {
-        ctx.identity = await services.authenticator.authenticate(req.headers.authorization);
-      } catch (e) {
-        throw e instanceof RegistryError && e.code === 'UNAUTHORIZED' ? unauthorized(e.message) : e;
-      }
-      const rctx = { identity: ctx.identity, log: ctx.log };
-      const call = { req, res, services, ctx: rctx, addr, params };
-      if (method.scope === 'registry') {
-        if (method.action === 'authenticated') {
-          if (ctx.identity.kind === 'anonymous' && !services.config.auth.anonymousAccess) throw unauthorized();
-        } else {
-          authorize(services, ctx.identity, method.action);
-        }
+      const call = { req, res, services, ctx: { identity: ctx.identity, log: ctx.log }, addr, params };
+      if (method.scope === 'registry' && method.action === 'public') {
         await method.handler(call);
         return;
       }
+      try {
+        ctx.identity = await services.authenticator.authenticate(req.headers.authorization, { clientIp: req.ip, registryTokens: true });
+      } catch (e) {
+        if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') throw registryUnauthorized(req, services, e.message);
+        throw e;
+      }
+      call.ctx.identity = ctx.identity;
+
+      if (method.scope === 'registry') {
+        await admit(req, services, ctx.identity, method);
+        await method.handler(call);
+        return;
+      }
+
       const name = resolveName(addr, params.name!);
-      authorize(services, ctx.identity, method.action, { repoKey: name.repoKey, image: name.image });
+      const leaf = method.leaf === 'reference' && params.reference && !looksLikeDigest(params.reference) ? params.reference : undefined;
+      const resource = { repoKey: name.repoKey, image: name.image, leaf };
+      const target = `${name.repoKey}/${name.image}${params.reference ? `:${params.reference}` : params.digest ? `@${params.digest}` : ''}`;
+      try {
+        await authorizeRepository(req, services, ctx.identity, method.action, resource);
+      } catch (e) {
+        if (method.audit && e instanceof RegistryError && e.code === 'DENIED') {
+          await services.audit.record({ actor: ctx.identity.name, action: method.audit, target, outcome: 'denied', clientIp: req.ip });
+        }
+        throw e;
+      }
       const repo = await services.resolver.get(name.repoKey);
       if (!repo) throw new RegistryError('NAME_UNKNOWN', `repository '${name.repoKey}' does not exist`, { name: name.clientName });
       ctx.log = ctx.log.child({ repo: name.repoKey });
-      await method.handler({ ...call, ctx: { ...rctx, log: ctx.log }, name, repo });
+      await method.handler({ ...call, ctx: { ...call.ctx, log: ctx.log }, name, repo });
+      // Completed writes (201) and deletes; not session starts or chunks (202).
+      if (method.audit && (res.statusCode === 201 || (req.method === 'DELETE' && res.statusCode < 300))) {
+        const digest = res.getHeader('Docker-Content-Digest');
+        await services.audit.record({
+          actor: ctx.identity.name,
+          action: method.audit,
+          target,
+          outcome: 'success',
+          clientIp: req.ip,
+          details: typeof digest === 'string' ? { digest } : null,
+        });
+      }
     } catch (e) {
       next(e);
     }
   };
+}
+
+/** Registry-wide routes (`/v2/`, catalog): any identity the configuration admits, and with a token, its scope. */
+async function admit(req: Request, services: Services, identity: Identity, method: Extract<RouteMethod, { scope: 'registry' }>): Promise<void> {
+  if (identity.kind === 'anonymous' && !services.config.auth.anonymousAccess) {
+    throw registryUnauthorized(req, services, 'authentication required', method.tokenScope);
+  }
+  if (method.tokenScope && identity.tokenAccess) {
+    const [type, name, action] = method.tokenScope.split(':') as [string, string, string];
+    if (!tokenAllows(identity.tokenAccess, type, name, action)) {
+      throw new RegistryError('UNAUTHORIZED', `the token does not grant ${method.tokenScope}`, undefined, {
+        'WWW-Authenticate': bearerChallenge(req, services, method.tokenScope, 'insufficient_scope'),
+      });
+    }
+  }
 }
 
 function matchRoute(routes: readonly V2Route[], rest: string): { route: V2Route; params: Record<string, string> } | undefined {

@@ -1,4 +1,7 @@
+import { digestOf, looksLikeDigest } from '../../../core/oci/digest.js';
+import { isValidTag } from '../../../core/oci/reference.js';
 import type { V2RepoCall } from './call.js';
+import { authorizeRepository } from './v2-auth.js';
 import { readManifestBody } from './read-body.js';
 
 /** GET and HEAD /v2/<name>/manifests/<reference>: the stored bytes, with the media type they were pushed with. */
@@ -13,12 +16,25 @@ export async function getManifest({ req, res, repo, name, params, ctx }: V2RepoC
   else res.end(m.content);
 }
 
-/** PUT /v2/<name>/manifests/<reference>[?tag=…]: validate, store byte-for-byte, tag. */
-export async function putManifest({ req, res, repo, name, params, ctx }: V2RepoCall): Promise<void> {
+/**
+ * PUT /v2/<name>/manifests/<reference>[?tag=…]: validate, store byte-for-byte, tag.
+ * Re-pointing a tag that already names another manifest needs delete as well
+ * (Artifactory's overwrite rule).
+ */
+export async function putManifest({ req, res, repo, name, params, ctx, services }: V2RepoCall): Promise<void> {
   const body = await readManifestBody(req);
   const tags = queryList(req.query.tag);
+  const reference = params.reference!;
+  const repoKey = repo.deploymentKey(ctx);
+  const digest = looksLikeDigest(reference) ? reference : digestOf(body);
+  for (const tag of looksLikeDigest(reference) ? tags : [reference]) {
+    const current = isValidTag(tag) ? await services.store.tags.resolve(repoKey, name.image, tag) : undefined;
+    if (current && current !== digest) {
+      await authorizeRepository(req, services, ctx.identity, 'delete', { repoKey: name.repoKey, image: name.image, leaf: tag });
+    }
+  }
   const result = await repo.putManifest(
-    { image: name.image, reference: params.reference!, body, contentType: req.headers['content-type'], tags },
+    { image: name.image, reference, body, contentType: req.headers['content-type'], tags },
     ctx,
   );
   res.status(201);

@@ -2,9 +2,9 @@ import type { Response } from 'express';
 import { RegistryError } from '../../../core/errors.js';
 import { parseContentRange } from '../../../core/http-range.js';
 import type { UploadRecord } from '../../../metadata/store.js';
-import { authorize } from '../middleware/auth.js';
 import { resolveName } from './addressing.js';
 import type { V2RepoCall } from './call.js';
+import { tokenAllows } from './v2-auth.js';
 
 /**
  * POST /v2/<name>/blobs/uploads/: a cross-repository mount (`?mount=&from=`),
@@ -88,10 +88,12 @@ async function tryMount(call: V2RepoCall, target: { repoKey: string; image: stri
   } catch {
     return undefined;
   }
-  if (!services.authorizer.can(ctx.identity, 'read', { repoKey: source.repoKey, image: source.image })) return undefined;
+  if (!(await services.authorizer.can(ctx.identity, 'read', { repoKey: source.repoKey, image: source.image }))) return undefined;
+  // With a registry token, the token itself must also cover pulling from the source.
+  const tokenAccess = ctx.identity.tokenAccess;
+  if (tokenAccess && !tokenAllows(tokenAccess, 'repository', `${source.repoKey}/${source.image}`, 'pull')) return undefined;
   const sourceRepo = await services.resolver.get(source.repoKey);
   if (!sourceRepo || sourceRepo.rclass !== 'local') return undefined;
-  authorize(services, ctx.identity, 'write', target);
   return services.blobs.mount({ repoKey: source.repoKey, image: source.image }, target, digest);
 }
 
