@@ -23,9 +23,10 @@ export class LruCache<K, V> {
     return hit.value;
   }
 
-  set(key: K, value: V): void {
+  /** Stores `value`; `ttlMs` (capped by the cache's own TTL) shortens its life. */
+  set(key: K, value: V, ttlMs = this.ttlMs): void {
     this.map.delete(key);
-    this.map.set(key, { value, expires: Date.now() + this.ttlMs });
+    this.map.set(key, { value, expires: Date.now() + Math.min(ttlMs, this.ttlMs) });
     if (this.map.size > this.maxEntries) {
       const oldest = this.map.keys().next();
       if (!oldest.done) this.map.delete(oldest.value);

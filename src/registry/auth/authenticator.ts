@@ -12,6 +12,12 @@ import { looksLikeJwt, type TokenSigner } from './tokens.js';
 // A hash of a password that nobody has, so unknown users cost as much as known ones.
 const DUMMY_HASH = 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
+/** An identity and, for tokens, when the credential stops being valid. */
+interface Verified {
+  identity: Identity;
+  expiresAt?: Date;
+}
+
 export interface AuthenticateOptions {
   /** Client address, for the login throttle and the audit log. */
   clientIp?: string;
@@ -47,15 +53,16 @@ export class Authenticator {
     const hit = this.verified.get(key);
     if (hit) return hit;
 
-    let identity: Identity;
+    let verified: Verified;
     if (creds.scheme === 'bearer') {
       if (opts.bearer === false) throw new RegistryError('UNAUTHORIZED', 'use Basic credentials here');
-      identity = await this.fromBearer(creds.token, opts);
+      verified = await this.fromBearer(creds.token, opts);
     } else {
-      identity = await this.fromPassword(creds.user, creds.password, opts.clientIp);
+      verified = await this.fromPassword(creds.user, creds.password, opts.clientIp);
     }
-    this.verified.set(key, identity);
-    return identity;
+    // Never remembered past the token's expiry: every request is checked against it.
+    this.verified.set(key, verified.identity, verified.expiresAt ? verified.expiresAt.getTime() - Date.now() : undefined);
+    return verified.identity;
   }
 
   /** Forgets remembered credentials (a password, token, group or user changed). */
@@ -63,29 +70,30 @@ export class Authenticator {
     this.verified.clear();
   }
 
-  private async fromBearer(token: string, opts: AuthenticateOptions): Promise<Identity> {
+  private async fromBearer(token: string, opts: AuthenticateOptions): Promise<Verified> {
     if (opts.registryTokens) {
       const claims = await this.deps.signer.verifyRegistryToken(token);
       if (claims) {
-        if (claims.subject === ANONYMOUS.name) return { ...ANONYMOUS, tokenAccess: claims.access };
+        const { expiresAt } = claims;
+        if (claims.subject === ANONYMOUS.name) return { identity: { ...ANONYMOUS, tokenAccess: claims.access }, expiresAt };
         const user = await this.userIdentity(claims.subject);
         if (!user) throw new RegistryError('UNAUTHORIZED', 'the token names a user that no longer exists');
-        return { ...user, tokenAccess: claims.access };
+        return { identity: { ...user, tokenAccess: claims.access }, expiresAt };
       }
     }
-    const identity = await this.fromAccessToken(token, undefined);
-    if (!identity) throw new RegistryError('UNAUTHORIZED', 'invalid, expired or revoked token');
-    return identity;
+    const verified = await this.fromAccessToken(token, undefined);
+    if (!verified) throw new RegistryError('UNAUTHORIZED', 'invalid, expired or revoked token');
+    return verified;
   }
 
-  private async fromPassword(user: string, password: string, clientIp: string | undefined): Promise<Identity> {
+  private async fromPassword(user: string, password: string, clientIp: string | undefined): Promise<Verified> {
     this.deps.throttle.check(user, clientIp);
     // An access token works as a password (docker login with a token).
     if (looksLikeJwt(password)) {
-      const identity = await this.fromAccessToken(password, user);
-      if (identity) {
+      const verified = await this.fromAccessToken(password, user);
+      if (verified) {
         this.deps.throttle.succeed(user);
-        return identity;
+        return verified;
       }
     }
     const rec = await this.deps.store.users.get(user);
@@ -97,18 +105,18 @@ export class Authenticator {
     }
     this.deps.throttle.succeed(user);
     await this.deps.audit.record({ actor: user, action: 'login', outcome: 'success', clientIp, details: { method: 'password' } });
-    return { kind: 'user', name: rec.name, admin: rec.admin, groups: await this.deps.store.groups.ofUser(rec.name) };
+    return { identity: { kind: 'user', name: rec.name, admin: rec.admin, groups: await this.deps.store.groups.ofUser(rec.name) } };
   }
 
   /** An access token's identity, or undefined when it is invalid, expired, revoked, or not `expectedUser`'s. */
-  private async fromAccessToken(token: string, expectedUser: string | undefined): Promise<Identity | undefined> {
+  private async fromAccessToken(token: string, expectedUser: string | undefined): Promise<Verified | undefined> {
     const claims = await this.deps.signer.verifyAccessToken(token);
     if (!claims || (expectedUser !== undefined && claims.subject !== expectedUser)) return undefined;
     const rec = await this.deps.store.accessTokens.get(claims.jti);
     if (!rec || rec.revokedAt || rec.userName !== claims.subject) return undefined;
     const user = await this.userIdentity(claims.subject);
     if (!user) return undefined;
-    return applyTokenScope(user, claims.scope);
+    return { identity: applyTokenScope(user, claims.scope), expiresAt: claims.expiresAt ?? undefined };
   }
 
   private async userIdentity(name: string): Promise<Identity | undefined> {

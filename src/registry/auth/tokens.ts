@@ -52,6 +52,8 @@ async function generateJwk(): Promise<{ jwk: JWK; kid: string }> {
 export interface RegistryTokenClaims {
   subject: string;
   access: TokenAccess[];
+  /** Set on verified tokens. */
+  expiresAt?: Date;
 }
 
 export interface AccessTokenClaims {
@@ -85,7 +87,11 @@ export class TokenSigner {
     try {
       const { payload } = await jwtVerify(token, this.keys.publicKey, { issuer: ISSUER, audience: REGISTRY_SERVICE, algorithms: [this.keys.alg] });
       if (typeof payload.sub !== 'string' || !Array.isArray(payload.access)) return undefined;
-      return { subject: payload.sub, access: (payload.access as unknown[]).filter(isAccess) };
+      return {
+        subject: payload.sub,
+        access: (payload.access as unknown[]).filter(isAccess),
+        ...(payload.exp ? { expiresAt: new Date(payload.exp * 1000) } : {}),
+      };
     } catch {
       return undefined;
     }
