@@ -1,14 +1,16 @@
 import type { Config } from '../core/config/index.js';
+import { BOOTSTRAP_ADMIN } from '../core/config/security.js';
 import type { Logger } from '../core/log.js';
 import { generatePassword, hashPassword, verifyPassword } from './auth/passwords.js';
 import type { Services } from './services.js';
 
-export const ADMIN_USER = 'admin';
+export const ADMIN_USER = BOOTSTRAP_ADMIN;
 
 /**
  * First-start and every-start setup, all idempotent: the admin user (password
  * from config/`DRYDOCK_ADMIN_PASSWORD`, else generated and printed once), the
- * default repositories at first start, then the config file's `repositories:`.
+ * default repositories at first start, then the config file's `repositories:`,
+ * then its `users:`, `groups:` and `permissions:` (after the repositories they name).
  */
 export async function bootstrap(services: Services, config: Config, log: Logger): Promise<void> {
   await ensureAdmin(services, config, log);
@@ -16,6 +18,10 @@ export async function bootstrap(services: Services, config: Config, log: Logger)
   if (defaults.length) log.info({ repositories: defaults }, 'created the default repositories');
   const { created, updated } = await services.repositories.apply(config.repositories);
   if (created.length || updated.length) log.info({ created, updated }, 'applied repositories from the configuration');
+  const security = await services.security.apply(config);
+  if (security.created.length || security.updated.length) {
+    log.info({ created: security.created, updated: security.updated }, 'applied users, groups and permissions from the configuration');
+  }
 }
 
 async function ensureAdmin(services: Services, config: Config, log: Logger): Promise<void> {

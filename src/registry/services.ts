@@ -12,6 +12,7 @@ import { AuditLog } from './service/audit.js';
 import { BlobService } from './service/blobs.js';
 import { ManifestService } from './service/manifests.js';
 import { RepositoryService } from './service/repositories.js';
+import { SecurityService } from './service/security.js';
 import { UploadService } from './service/uploads.js';
 
 export interface RegistryDeps {
@@ -33,6 +34,7 @@ export interface Services extends RegistryDeps {
   authenticator: Authenticator;
   authorizer: Authorizer;
   audit: AuditLog;
+  security: SecurityService;
 }
 
 export function createServices(deps: RegistryDeps): Services {
@@ -58,5 +60,16 @@ export function createServices(deps: RegistryDeps): Services {
       perAddress: deps.config.auth.loginThrottle.perAddress,
       windowMs: deps.config.auth.loginThrottle.windowSecs * 1000,
     }), audit });
-  return { ...deps, blobs, manifests, uploads, repositories, resolver, authenticator, authorizer, audit };
+  const security = new SecurityService({
+    store: deps.store,
+    audit,
+    signer: deps.signer,
+    log: deps.log,
+    // Rights and memberships are cached with verified credentials: a change must show on the next request.
+    onChange: () => {
+      authorizer.invalidate();
+      authenticator.forget();
+    },
+  });
+  return { ...deps, blobs, manifests, uploads, repositories, resolver, authenticator, authorizer, audit, security };
 }

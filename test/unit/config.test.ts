@@ -12,6 +12,8 @@ import {
   repositorySchema,
   type Config,
 } from '../../src/core/config/index.js';
+import { PRINCIPAL_NAME_RULE } from '../../src/core/config/security.js';
+import { hashPassword } from '../../src/registry/auth/passwords.js';
 
 const EXAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/drydock.example.yaml');
 
@@ -61,6 +63,9 @@ describe('loadConfig', () => {
       log: { level: 'info' },
       metrics: { requireAuth: false },
       repositories: [],
+      users: [],
+      groups: [],
+      permissions: [],
     });
   });
 
@@ -304,6 +309,26 @@ describe('the example config file', () => {
     const optional = ['baseUrl', 'subdomainOf', 'url', 'adminPassword', 'root'];
     for (const key of [...keys, ...optional]) expect(text).toMatch(new RegExp(`^\\s*#?\\s*${key}:`, 'm'));
   });
+
+  it('has valid users, groups and permissions examples once uncommented, documenting every field', async () => {
+    const lines = (await fs.readFile(EXAMPLE, 'utf8')).split('\n');
+    const start = lines.indexOf('# users:');
+    const end = lines.findIndex((l) => l.startsWith('# Repositories created'));
+    expect(start).toBeGreaterThan(0);
+    expect(end).toBeGreaterThan(start);
+    const block = lines
+      .slice(start, end)
+      .map((l) => (l === '#' ? '' : l.replace(/^# /, '')))
+      .join('\n');
+    const parsed = YAML.parse(block) as Record<string, unknown>;
+    expect(Object.keys(parsed)).toEqual(['users', 'groups', 'permissions']);
+    const config = parseConfig(parsed, { cwd: dir });
+    expect(config.users.map((u) => u.name)).toEqual(['ci-bot', 'alice', 'bob', 'dave']);
+    expect(config.groups).toEqual([{ name: 'ci', description: 'Build pipelines', users: ['ci-bot'] }]);
+    expect(config.permissions[0]!.repo.actions).toEqual({ users: { alice: ['read'] }, groups: { ci: ['write'] } });
+    const fields = ['name', 'email', 'admin', 'groups', 'password', 'passwordEnv', 'passwordFile', 'passwordHash', 'description', 'users'];
+    for (const key of [...fields, 'repositories', 'include_patterns', 'exclude_patterns', 'actions']) expect(block).toMatch(new RegExp(`^\\s*-?\\s*${key}:`, 'm'));
+  });
 });
 
 describe('repositorySchema', () => {
@@ -378,6 +403,124 @@ describe('repositorySchema', () => {
       'repositories.1: a virtual repository cannot include itself',
       'repositories.2: "a" is listed twice',
       'defaultDeploymentRepo: "b" must be one of this repository\'s "repositories"',
+    ]);
+  });
+});
+
+describe('users, groups and permissions in the config file', () => {
+  async function problems(yaml: string, env: Record<string, string> = {}): Promise<string[]> {
+    await write('drydock.config.yaml', yaml);
+    return (await loadError({ cwd: dir, env })).problems;
+  }
+
+  it('parses them, filling the permission target defaults and leaving unset user fields out', async () => {
+    const hash = await hashPassword('secret');
+    await write(
+      'drydock.config.yaml',
+      YAML.stringify({
+        users: [
+          { name: 'ci-bot', email: 'ci@example.com', groups: ['ci'], passwordEnv: 'CI_PASSWORD' },
+          { name: 'ops@corp', admin: true, passwordFile: '/run/secrets/ops' },
+          { name: 'Bob_1.x', passwordHash: hash },
+          { name: 'existing' },
+        ],
+        groups: [{ name: 'ci', description: 'pipelines', users: ['ci-bot'] }, { name: 'empty' }],
+        permissions: [{ name: 'ci deploys', repo: { repositories: ['ANY LOCAL'], actions: { groups: { ci: ['write'] } } } }],
+      }),
+    );
+    const config = await loadConfig({ cwd: dir, env: {} });
+    expect(config.users).toEqual([
+      { name: 'ci-bot', email: 'ci@example.com', groups: ['ci'], passwordEnv: 'CI_PASSWORD' },
+      { name: 'ops@corp', admin: true, passwordFile: '/run/secrets/ops' },
+      { name: 'Bob_1.x', passwordHash: hash },
+      { name: 'existing' },
+    ]);
+    expect(config.groups).toEqual([{ name: 'ci', description: 'pipelines', users: ['ci-bot'] }, { name: 'empty' }]);
+    expect(config.permissions).toEqual([
+      {
+        name: 'ci deploys',
+        repo: { repositories: ['ANY LOCAL'], include_patterns: ['**'], exclude_patterns: [], actions: { users: {}, groups: { ci: ['write'] } } },
+      },
+    ]);
+    expect(Object.isFrozen(config.users[0])).toBe(true);
+  });
+
+  it('refuses more than one password source, naming both', async () => {
+    expect(await problems('users:\n  - { name: a, password: x, passwordEnv: A_PW }\n')).toEqual([
+      'users.0.passwordEnv: give one password source, not password and passwordEnv',
+    ]);
+    expect(await problems('users:\n  - { name: a, passwordFile: /x, passwordHash: "scrypt$1$1$1$a$b" }\n')).toEqual([
+      'users.0.passwordHash: give one password source, not passwordFile and passwordHash',
+    ]);
+  });
+
+  it('refuses anonymous, bad names, bad sources and unknown fields, each by its path', async () => {
+    const found = await problems(
+      [
+        'users:',
+        '  - { name: anonymous, password: x }',
+        '  - { name: "a b", password: x }',
+        '  - { name: c, passwordEnv: "not a name" }',
+        '  - { name: d, passwordHash: "md5:abc" }',
+        '  - { name: e, email: nope, pasword: x }',
+        'groups:',
+        '  - { name: "g/1", users: [anonymous] }',
+        '  - { name: g2, autoJoin: true }',
+      ].join('\n'),
+    );
+    expect(found).toEqual([
+      "users.0.name: 'anonymous' is reserved for requests without credentials",
+      `users.1.name: invalid user name "a b": ${PRINCIPAL_NAME_RULE}`,
+      'users.2.passwordEnv: must be an environment variable name',
+      'users.3.passwordHash: must be an scrypt$N$r$p$salt$hash string as drydock writes it',
+      'users.4.email: must be an e-mail address',
+      'users.4.pasword: unknown field',
+      `groups.0.name: invalid group name "g/1": ${PRINCIPAL_NAME_RULE}`,
+      "groups.0.users.0: 'anonymous' is reserved for requests without credentials",
+      'groups.1.autoJoin: unknown field',
+    ]);
+  });
+
+  it('checks permission targets with the API schema', async () => {
+    const found = await problems(
+      [
+        'permissions:',
+        '  - { name: p, repo: { repositories: [], actions: { users: { bob: [read, deploy] } } } }',
+        '  - { name: q, repo: { repositories: [ANY] }, build: {} }',
+      ].join('\n'),
+    );
+    expect(found).toEqual([
+      'permissions.0.repo.repositories: name at least one repository, or ANY / ANY LOCAL / ANY REMOTE',
+      'permissions.0.repo.actions.users.bob.1: actions must be among read, annotate, write, delete, manage',
+      'permissions.1.build: unknown field',
+    ]);
+  });
+
+  it('refuses duplicate names in each list, alongside other problems', async () => {
+    const found = await problems(
+      [
+        'server: { port: nope }',
+        'users: [{ name: a, password: x }, { name: a, password: y }]',
+        'groups: [{ name: g }, { name: g }]',
+        'permissions: [{ name: p, repo: { repositories: [ANY] } }, { name: p, repo: { repositories: [ANY] } }]',
+      ].join('\n'),
+    );
+    expect(found).toEqual([
+      expect.stringMatching(/^server\.port: /),
+      'users.1.name: duplicate name "a" (also users.0)',
+      'groups.1.name: duplicate name "g" (also groups.0)',
+      'permissions.1.name: duplicate name "p" (also permissions.0)',
+    ]);
+  });
+
+  it("refuses the admin user's password in users: when auth.adminPassword sets it too", async () => {
+    expect(await problems('users:\n  - { name: admin, passwordEnv: ADMIN_PW }\n', { DRYDOCK_ADMIN_PASSWORD: 'from-env' })).toEqual([
+      "users.0.passwordEnv: the admin user's password is auth.adminPassword (DRYDOCK_ADMIN_PASSWORD); set it in one place only",
+    ]);
+    // Without a password source, admin's other fields may be declared.
+    await write('drydock.config.yaml', 'users:\n  - { name: admin, email: root@example.com, groups: [ops] }\n');
+    expect((await loadConfig({ cwd: dir, env: { DRYDOCK_ADMIN_PASSWORD: 'x' } })).users).toEqual([
+      { name: 'admin', email: 'root@example.com', groups: ['ops'] },
     ]);
   });
 });

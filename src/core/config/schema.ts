@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { repositorySchema } from './repository.js';
+import { checkSecurityConfig, groupConfigSchema, permissionTargetSchema, userConfigSchema } from './security.js';
 
 // `.prefault({})` (not `.default({})`): zod 4 returns a `.default` value as-is,
 // unparsed, so the nested defaults would be lost when the whole section is absent.
@@ -147,10 +148,20 @@ export const configSchema = z
     metrics: metricsSchema,
     /** Repositories created or updated at start, idempotently. */
     repositories: z.array(repositorySchema).default([]),
+    /** Users, groups and permission targets created or updated at start (after repositories), idempotently. */
+    users: z.array(userConfigSchema).default([]),
+    groups: z.array(groupConfigSchema).default([]),
+    permissions: z.array(permissionTargetSchema).default([]),
   })
   // `when`: run even when other parts of the file are invalid, so every problem is
   // reported in one go (zod skips refinements after the first failure otherwise).
-  .superRefine((value, ctx) => checkRepositoryCollisions(value, ctx), { when: () => true });
+  .superRefine(
+    (value, ctx) => {
+      checkRepositoryCollisions(value, ctx);
+      checkSecurityConfig(value, ctx);
+    },
+    { when: () => true },
+  );
 
 /** What a config file may contain: every field optional where a default exists. */
 export type ConfigInput = z.input<typeof configSchema>;

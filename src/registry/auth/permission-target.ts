@@ -1,29 +1,12 @@
-import { z } from 'zod';
-import { ACTIONS } from './identity.js';
-
-/** Special repository names of Artifactory permission targets. */
-export const ANY_REPOSITORY = ['ANY', 'ANY LOCAL', 'ANY REMOTE'] as const;
-
-const actionList = z.array(z.enum(ACTIONS, { error: `actions must be among ${ACTIONS.join(', ')}` }));
+import type { PERMISSION_ACTIONS } from '../../core/config/security.js';
+import type { ACTIONS } from './identity.js';
 
 /**
- * An Artifactory v2 permission target (`PUT /api/v2/security/permissions/<name>`):
- * which repositories, which paths in them (Ant patterns on `<image>/<tag>`),
- * and which actions users and groups get there.
+ * The permission target schema lives in core/config/security.ts, because the
+ * config file's `permissions:` uses it and core never imports from the registry.
  */
-export const permissionTargetSchema = z.strictObject({
-  name: z.string().min(1).max(128),
-  repo: z.strictObject({
-    repositories: z.array(z.string().min(1)).min(1, 'name at least one repository, or ANY / ANY LOCAL / ANY REMOTE'),
-    include_patterns: z.array(z.string()).default(['**']),
-    exclude_patterns: z.array(z.string()).default([]),
-    actions: z
-      .strictObject({
-        users: z.record(z.string().min(1), actionList).default({}),
-        groups: z.record(z.string().min(1), actionList).default({}),
-      })
-      .default({ users: {}, groups: {} }),
-  }),
-});
+export { ANY_REPOSITORY, permissionTargetSchema, type PermissionTarget } from '../../core/config/security.js';
 
-export type PermissionTarget = z.output<typeof permissionTargetSchema>;
+// The schema's action list and the evaluator's must be the same list; this fails to compile when they drift.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const ACTION_LISTS_AGREE: Same<typeof PERMISSION_ACTIONS, typeof ACTIONS> = true;

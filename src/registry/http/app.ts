@@ -20,6 +20,8 @@ export function createApp(services: Services): Express {
   app.use(v2Dispatcher(services, V2_ROUTES));
 
   const json = express.json({ type: () => true, limit: '1mb' });
+  // Runs before `json` on the routes that take both: once it has read a form body, `json` skips the request.
+  const form = express.urlencoded({ extended: false, limit: '64kb' });
   for (const route of API_ROUTES) {
     const guard = guardFor(services, route.access);
     const handlers = [
@@ -29,6 +31,7 @@ export function createApp(services: Services): Express {
       },
       ...(route.access === 'public' && route.path !== '/metrics' ? [] : [authenticate(services)]),
       ...(guard ? [guard] : []),
+      ...(route.form ? [form] : []),
       ...(route.json ? [json] : []),
       route.handler(services),
     ];

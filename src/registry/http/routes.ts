@@ -1,7 +1,9 @@
 import type { RequestHandler } from 'express';
 import type { Action } from '../auth/identity.js';
 import type { Services } from '../services.js';
+import * as audit from './api/audit.js';
 import * as repos from './api/repositories.js';
+import * as security from './api/security.js';
 import * as system from './api/system.js';
 
 export { V2_ROUTES } from './v2/routes.js';
@@ -19,6 +21,8 @@ export interface ApiRoute {
   access: 'public' | 'authenticated' | Action;
   /** Parse a JSON body. */
   json?: boolean;
+  /** Also parse an `application/x-www-form-urlencoded` body (Artifactory's curl examples send one). */
+  form?: boolean;
   handler: (services: Services) => RequestHandler;
 }
 
@@ -32,4 +36,25 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'put', path: '/api/repositories/:key', access: 'manage', json: true, handler: repos.createRepository },
   { method: 'post', path: '/api/repositories/:key', access: 'manage', json: true, handler: repos.updateRepository },
   { method: 'delete', path: '/api/repositories/:key', access: 'manage', handler: repos.deleteRepository },
+  // Users, groups and permission targets: admin only (`manage` on no repository).
+  { method: 'get', path: '/api/security/users', access: 'manage', handler: security.listUsers },
+  { method: 'get', path: '/api/security/users/:name', access: 'manage', handler: security.getUser },
+  { method: 'put', path: '/api/security/users/:name', access: 'manage', json: true, handler: security.putUser },
+  { method: 'post', path: '/api/security/users/:name', access: 'manage', json: true, handler: security.updateUser },
+  { method: 'delete', path: '/api/security/users/:name', access: 'manage', handler: security.deleteUser },
+  { method: 'get', path: '/api/security/groups', access: 'manage', handler: security.listGroups },
+  { method: 'get', path: '/api/security/groups/:name', access: 'manage', handler: security.getGroup },
+  { method: 'put', path: '/api/security/groups/:name', access: 'manage', json: true, handler: security.putGroup },
+  { method: 'post', path: '/api/security/groups/:name', access: 'manage', json: true, handler: security.updateGroup },
+  { method: 'delete', path: '/api/security/groups/:name', access: 'manage', handler: security.deleteGroup },
+  { method: 'get', path: '/api/v2/security/permissions', access: 'manage', handler: security.listPermissions },
+  { method: 'get', path: '/api/v2/security/permissions/:name', access: 'manage', handler: security.getPermission },
+  { method: 'put', path: '/api/v2/security/permissions/:name', access: 'manage', json: true, handler: security.putPermission },
+  { method: 'delete', path: '/api/v2/security/permissions/:name', access: 'manage', handler: security.deletePermission },
+  // Access tokens: any user, for itself (an admin for anyone); the service checks who may do what.
+  { method: 'post', path: '/api/security/token', access: 'authenticated', json: true, form: true, handler: security.createToken },
+  { method: 'get', path: '/api/security/token', access: 'authenticated', handler: security.listTokens },
+  { method: 'post', path: '/api/security/token/revoke', access: 'authenticated', json: true, form: true, handler: security.revokeToken },
+  { method: 'delete', path: '/api/security/token/:id', access: 'authenticated', handler: security.deleteToken },
+  { method: 'get', path: '/api/audit', access: 'manage', handler: audit.listAudit },
 ];
