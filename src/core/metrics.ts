@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * drydock's metrics, on a private registry per process (or per test) so two
@@ -12,6 +12,10 @@ export interface Metrics {
   readonly bytesOut: Counter<'route'>;
   readonly uploadDuration: Histogram<'outcome'>;
   readonly storageDuration: Histogram<'driver' | 'action' | 'outcome'>;
+  /** Requests drydock made to remote repositories' upstreams (token and redirect hops included); status `error` = no response. */
+  readonly upstreamRequests: Counter<'repository' | 'method' | 'status'>;
+  /** The upstream's last `RateLimit-Remaining` (Docker Hub's pull quota), per remote repository. */
+  readonly upstreamRateLimitRemaining: Gauge<'repository'>;
 }
 
 export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
@@ -56,6 +60,18 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       help: 'Blob storage driver operation latency',
       labelNames: ['driver', 'action', 'outcome'],
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    upstreamRequests: new Counter({
+      name: 'drydock_upstream_requests_total',
+      help: 'HTTP requests to remote repository upstreams, by repository, method and status (error = no response)',
+      labelNames: ['repository', 'method', 'status'],
+      registers: [registry],
+    }),
+    upstreamRateLimitRemaining: new Gauge({
+      name: 'drydock_upstream_ratelimit_remaining',
+      help: "The upstream's last RateLimit-Remaining header value, by remote repository",
+      labelNames: ['repository'],
       registers: [registry],
     }),
   };

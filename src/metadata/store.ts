@@ -128,6 +128,8 @@ export interface ManifestsStore {
   referrers(repoKey: string, image: string, subject: string, artifactType?: string): Promise<ManifestSummary[]>;
   /** The references a stored manifest was put with. */
   references(repoKey: string, image: string, digest: string): Promise<ManifestReference[]>;
+  /** Digests of the manifests of this image that reference `child` (blob or manifest), ordered. */
+  referencing(repoKey: string, image: string, child: string): Promise<string[]>;
   /**
    * Images of the repositories, `repoKey/image` pairs holding at least one
    * manifest, ordered by `repoKey || '/' || image`, after `last` (that same

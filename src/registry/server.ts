@@ -11,6 +11,7 @@ import { FilesystemDriver } from '../storage/filesystem.js';
 import { InstrumentedDriver } from '../storage/instrumented.js';
 import { loadSigningKeys, TokenSigner } from './auth/tokens.js';
 import { bootstrap } from './bootstrap.js';
+import { SecretBox } from '../core/secrets.js';
 import { createApp } from './http/app.js';
 import { createServices, type Services } from './services.js';
 
@@ -56,7 +57,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   }
   const driver = new InstrumentedDriver(opts.driver ?? openDriver(config), metrics.storageDuration);
   const signer = new TokenSigner(await loadSigningKeys(store, config.auth.tokenSigningKey));
-  const services = createServices({ config, store, driver, log, metrics, signer });
+  const secrets = await SecretBox.fromSettings(store);
+  const services = createServices({ config, store, driver, log, metrics, signer, secrets });
   await bootstrap(services, config, log);
 
   const app = createApp(services);

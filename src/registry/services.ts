@@ -7,6 +7,8 @@ import { Authenticator } from './auth/authenticator.js';
 import { Authorizer } from './auth/authorizer.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import type { TokenSigner } from './auth/tokens.js';
+import type { SecretBox } from '../core/secrets.js';
+import { HttpUpstream } from './repos/upstream-client.js';
 import { RepositoryResolver } from './repos/resolver.js';
 import { AuditLog } from './service/audit.js';
 import { BlobService } from './service/blobs.js';
@@ -22,6 +24,8 @@ export interface RegistryDeps {
   log: Logger;
   metrics: Metrics;
   signer: TokenSigner;
+  /** Encrypts upstream credentials at rest. */
+  secrets: SecretBox;
 }
 
 /** Everything the HTTP layer calls, built once from the ports. */
@@ -43,18 +47,34 @@ export function createServices(deps: RegistryDeps): Services {
   const cacheTtlMs = deps.config.database.url ? 1000 : 5 * 60_000;
   const blobs = new BlobService({ store: deps.store, driver: deps.driver, cacheTtlMs });
   const manifests = new ManifestService({ store: deps.store, cacheTtlMs });
-  const resolver = new RepositoryResolver({ store: deps.store, blobs, manifests, cacheTtlMs });
   const audit = new AuditLog({ store: deps.store, log: deps.log });
   const authorizer = new Authorizer({ store: deps.store, anonymousAccess: deps.config.auth.anonymousAccess, cacheTtlMs, log: deps.log });
+  const uploads = new UploadService({ store: deps.store, driver: deps.driver, log: deps.log, metrics: deps.metrics });
+  const resolver = new RepositoryResolver({
+    store: deps.store,
+    blobs,
+    manifests,
+    uploads,
+    authorizer,
+    log: deps.log,
+    cacheTtlMs,
+    upstreamFor: (config) =>
+      new HttpUpstream({
+        repository: config.key,
+        config: { ...config, password: config.password && deps.secrets.isEncrypted(config.password) ? deps.secrets.decrypt(config.password) : config.password },
+        metrics: deps.metrics,
+        log: deps.log.child({ repo: config.key }),
+      }),
+  });
   const repositories = new RepositoryService({
     store: deps.store,
     log: deps.log,
+    secrets: deps.secrets,
     onChange: (key) => {
       resolver.invalidate(key);
       authorizer.invalidate();
     },
   });
-  const uploads = new UploadService({ store: deps.store, driver: deps.driver, log: deps.log, metrics: deps.metrics });
   const authenticator = new Authenticator({ store: deps.store, signer: deps.signer, throttle: new LoginThrottle({
       perUser: deps.config.auth.loginThrottle.perUser,
       perAddress: deps.config.auth.loginThrottle.perAddress,

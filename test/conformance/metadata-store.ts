@@ -325,6 +325,18 @@ export function describeMetadataStore(
         expect(await store.manifests.references('r', 'img', digestOf('nope'))).toEqual([]);
       });
 
+      it('referencing finds the manifests of one image that reference a digest', async () => {
+        const layer = digestOf('shared-layer');
+        const a = manifestOf('r', 'img', 'ref-a');
+        const b = manifestOf('r', 'img', 'ref-b');
+        const elsewhere = manifestOf('r', 'other', 'ref-c');
+        await store.manifests.put(a, [{ digest: layer, kind: 'blob' }]);
+        await store.manifests.put(b, [{ digest: layer, kind: 'blob' }]);
+        await store.manifests.put(elsewhere, [{ digest: layer, kind: 'blob' }]);
+        expect(await store.manifests.referencing('r', 'img', layer)).toEqual([a.digest, b.digest].sort(cmp));
+        expect(await store.manifests.referencing('r', 'img', digestOf('none'))).toEqual([]);
+      });
+
       it('delete removes the manifest, its references and the tags pointing at it', async () => {
         const layer = digestOf('layer');
         const m = manifestOf('r', 'img', 'm');

@@ -378,27 +378,26 @@ describe('unknown manifests, names and repositories', () => {
     await expectOciError(await reg.fetch('/v2/no-such-repo/app/blobs/uploads/', { method: 'POST' }), 404, 'NAME_UNKNOWN');
   });
 
-  it.each([
-    ['docker-remote', 'remote'],
-    ['docker', 'virtual'],
-  ])('%s (%s) answers 405 UNSUPPORTED saying so', async (key, rclass) => {
-    const message = `repository '${key}' is a ${rclass} repository; this version of drydock serves only local repositories`;
-    const calls: Array<[string, string]> = [
-      ['GET', `/v2/${key}/library/app/manifests/latest`],
+  it('a remote repository refuses pushes with 405 UNSUPPORTED, and answers 503 when its upstream is unreachable', async () => {
+    const key = 'unreachable-remote';
+    // Port 1 on loopback: refused at once, no retries, so nothing is ever cached.
+    const created = await reg.fetch(`/api/repositories/${key}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rclass: 'remote', url: 'http://127.0.0.1:1/', retries: 0 }),
+    });
+    expect(created.status).toBe(200);
+    const refused = `'${key}' is a remote repository (a cache of another registry); push to a local repository`;
+    for (const [method, path] of [
       ['PUT', `/v2/${key}/library/app/manifests/latest`],
-      ['DELETE', `/v2/${key}/library/app/manifests/latest`],
       ['POST', `/v2/${key}/library/app/blobs/uploads/`],
-      ['GET', `/v2/${key}/library/app/blobs/${sha256('x')}`],
-      ['GET', `/v2/${key}/library/app/tags/list`],
-      ['GET', `/api/docker/${key}/v2/library/app/manifests/latest`],
-    ];
-    for (const [method, path] of calls) {
-      const r = await reg.fetch(path, {
-        method,
-        ...(method === 'PUT' ? { body: '{}', headers: { 'content-type': MediaTypes.ociManifest } } : {}),
-      });
-      const err = await expectOciError(r, 405, 'UNSUPPORTED');
-      expect(err).toEqual({ code: 'UNSUPPORTED', message, detail: { repository: key, rclass } });
+    ] as const) {
+      const r = await reg.fetch(path, { method, ...(method === 'PUT' ? { body: '{}', headers: { 'content-type': MediaTypes.ociManifest } } : {}) });
+      expect(await expectOciError(r, 405, 'UNSUPPORTED')).toEqual({ code: 'UNSUPPORTED', message: refused, detail: { repository: key } });
+    }
+    for (const path of [`/v2/${key}/library/app/manifests/latest`, `/v2/${key}/library/app/blobs/${sha256('x')}`, `/api/docker/${key}/v2/library/app/manifests/latest`]) {
+      const err = await expectOciError(await reg.fetch(path), 503, 'UNAVAILABLE');
+      expect(err.message).toContain(`remote repository '${key}' is unavailable`);
     }
   });
 });

@@ -116,6 +116,15 @@ export class PgManifests implements ManifestsStore {
     return rows.map((r) => ({ digest: r.child_digest, kind: r.child_kind }));
   }
 
+  async referencing(repoKey: string, image: string, child: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ digest: string }>(
+      `SELECT digest FROM manifest_references
+       WHERE repo_key = $1 AND image = $2 AND child_digest = $3 ORDER BY digest COLLATE "C"`,
+      [repoKey, image, child],
+    );
+    return rows.map((r) => r.digest);
+  }
+
   async catalog(opts: { repoKeys?: string[]; last?: string; limit?: number }): Promise<Array<{ repoKey: string; image: string }>> {
     const { rows } = await this.db.query<{ repo_key: string; image: string }>(
       `SELECT repo_key, image FROM (

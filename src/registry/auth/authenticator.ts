@@ -47,6 +47,8 @@ export class Authenticator {
     const creds = parseAuthorization(authorization);
     if (creds === undefined) return ANONYMOUS;
     if (creds === 'invalid') throw new RegistryError('UNAUTHORIZED', 'malformed or unsupported Authorization header');
+    // Before the cache: a Bearer credential verified elsewhere must not pass where Bearer is refused.
+    if (creds.scheme === 'bearer' && opts.bearer === false) throw new RegistryError('UNAUTHORIZED', 'use Basic credentials here');
     const key = createHmac('sha256', this.cacheKey)
       .update(`${opts.registryTokens ? 'r' : 'a'}\0${authorization}`)
       .digest('base64');
@@ -55,7 +57,6 @@ export class Authenticator {
 
     let verified: Verified;
     if (creds.scheme === 'bearer') {
-      if (opts.bearer === false) throw new RegistryError('UNAUTHORIZED', 'use Basic credentials here');
       verified = await this.fromBearer(creds.token, opts);
     } else {
       verified = await this.fromPassword(creds.user, creds.password, opts.clientIp);

@@ -42,8 +42,10 @@ export interface RepositoryBackend {
   images(page: { last?: string; n?: number }, ctx: RequestContext): Promise<{ images: string[]; more: boolean }>;
 
   /**
-   * The local repository key that uploads and mounts addressed to this
-   * repository land in; UNSUPPORTED where pushing is not possible.
+   * The local repository key that uploads and mounts of `image` addressed to
+   * this repository land in; UNSUPPORTED where pushing is not possible. May be
+   * asynchronous: a virtual repository checks that the caller may write to its
+   * deployment repository too (DENIED otherwise).
    */
-  deploymentKey(ctx: RequestContext): string;
+  deploymentKey(ctx: RequestContext, image: string): string | Promise<string>;
 }

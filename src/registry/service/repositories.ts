@@ -2,6 +2,7 @@ import { RegistryError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { formatZodIssues, repositorySchema, type RepositoryConfig } from '../../core/config/repository.js';
 import type { MetadataStore, RepositoryClass, RepositoryRecord } from '../../metadata/store.js';
+import type { SecretBox } from '../../core/secrets.js';
 
 /** The repositories every new installation starts with (SPEC §2). */
 export const DEFAULT_REPOSITORIES: ReadonlyArray<Record<string, unknown>> = [
@@ -18,6 +19,9 @@ export const DEFAULT_REPOSITORIES: ReadonlyArray<Record<string, unknown>> = [
 
 const DEFAULTS_MARKER = 'bootstrap.defaultRepositories';
 
+/** What GET /api/repositories/<key> shows instead of an upstream password. */
+export const PASSWORD_MASK = '************';
+
 /**
  * Repository configuration: create, update, read, delete, and the idempotent
  * apply of the config file's `repositories:`. Bodies are validated by the one
@@ -28,10 +32,26 @@ export class RepositoryService {
     private readonly deps: {
       store: MetadataStore;
       log: Logger;
+      /** Encrypts remote repositories' upstream passwords before they are stored. */
+      secrets: SecretBox;
       /** Called after any change, so caches (and other pods) can drop the key. */
       onChange?: (key: string) => void;
     },
   ) {}
+
+  /** Upstream passwords are stored encrypted; a masked value sent back keeps the stored one. */
+  private sealed(config: RepositoryConfig, stored?: RepositoryConfig): RepositoryConfig {
+    if (config.rclass !== 'remote' || !config.password) return config;
+    if (config.password === PASSWORD_MASK) return { ...config, password: stored?.rclass === 'remote' ? stored.password : undefined };
+    if (this.deps.secrets.isEncrypted(config.password)) return config;
+    return { ...config, password: this.deps.secrets.encrypt(config.password) };
+  }
+
+  /** The configuration with the upstream password in clear, for comparisons. */
+  private opened(config: RepositoryConfig): RepositoryConfig {
+    if (config.rclass !== 'remote' || !config.password || !this.deps.secrets.isEncrypted(config.password)) return config;
+    return { ...config, password: this.deps.secrets.decrypt(config.password) };
+  }
 
   async list(rclass?: RepositoryClass): Promise<RepositoryConfig[]> {
     const rows = await this.deps.store.repositories.list(rclass);
@@ -50,7 +70,7 @@ export class RepositoryService {
 
   /** Creates a repository from an Artifactory-shaped body; the URL key wins when the body has none. */
   async create(key: string, body: unknown, opts: { managedBy?: string } = {}): Promise<RepositoryConfig> {
-    const config = validate(key, withKey(key, body));
+    const config = this.sealed(validate(key, withKey(key, body)));
     await this.checkMembers(config);
     return this.deps.store.transaction(async (tx) => {
       const created = await tx.repositories.create({ key, rclass: config.rclass, config, managedBy: opts.managedBy ?? null });
@@ -78,7 +98,7 @@ export class RepositoryService {
       if (patch.rclass !== undefined && patch.rclass !== rec.rclass) {
         throw new RegistryError('BAD_REQUEST', `rclass cannot change (repository '${key}' is ${rec.rclass})`);
       }
-      const config = validate(key, { ...rec.config, ...patch });
+      const config = this.sealed(validate(key, { ...rec.config, ...patch }), toConfig(rec));
       await this.checkMembers(config, tx);
       await tx.repositories.update({ key, rclass: config.rclass, config, managedBy: opts.managedBy ?? rec.managedBy });
       this.deps.onChange?.(key);
@@ -112,11 +132,11 @@ export class RepositoryService {
       if (!rec) {
         await this.create(config.key, config);
         created.push(config.key);
-      } else if (JSON.stringify(toConfig(rec)) !== JSON.stringify(validate(config.key, config))) {
+      } else if (JSON.stringify(this.opened(toConfig(rec))) !== JSON.stringify(this.opened(validate(config.key, config)))) {
         if (rec.rclass !== config.rclass) {
           throw new RegistryError('CONFLICT', `repository '${config.key}' exists as ${rec.rclass}, the config file declares ${config.rclass}`);
         }
-        await this.deps.store.repositories.update({ key: config.key, rclass: config.rclass, config, managedBy: rec.managedBy });
+        await this.deps.store.repositories.update({ key: config.key, rclass: config.rclass, config: this.sealed(config), managedBy: rec.managedBy });
         this.deps.onChange?.(config.key);
         updated.push(config.key);
       }

@@ -3,6 +3,7 @@ import { RegistryError } from '../../../core/errors.js';
 import type { RepositoryConfig } from '../../../core/config/repository.js';
 import type { RepositoryClass } from '../../../metadata/store.js';
 import type { Services } from '../../services.js';
+import { PASSWORD_MASK } from '../../service/repositories.js';
 import { httpContext } from '../context.js';
 import { baseUrl } from './urls.js';
 
@@ -78,6 +79,6 @@ function requireBody(req: Request): unknown {
 /** Never hand credentials back: a set password reads as a mask. */
 function present(config: RepositoryConfig): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
-  if ('password' in out && out.password) out.password = '************';
+  if ('password' in out && out.password) out.password = PASSWORD_MASK;
   return out;
 }

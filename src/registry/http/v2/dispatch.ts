@@ -4,9 +4,9 @@ import { looksLikeDigest } from '../../../core/oci/digest.js';
 import type { Identity } from '../../auth/identity.js';
 import type { Services } from '../../services.js';
 import { httpContext } from '../context.js';
-import { parseV2Path, resolveName } from './addressing.js';
+import { parseV2Path, resolveName, type V2Address } from './addressing.js';
 import type { HttpMethod, RouteMethod, V2Route } from './call.js';
-import { authorizeRepository, registryUnauthorized, tokenAllows, bearerChallenge } from './v2-auth.js';
+import { authorizeRepository, registryUnauthorized, repositoryScope, tokenAllows, bearerChallenge } from './v2-auth.js';
 
 /**
  * Serves the registry API for every addressing method: matches the route in
@@ -16,12 +16,20 @@ import { authorizeRepository, registryUnauthorized, tokenAllows, bearerChallenge
  */
 export function v2Dispatcher(services: Services, routes: readonly V2Route[]) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-    const addr = parseV2Path(req.path);
+    let addr = parseV2Path(req.path);
     if (!addr) return next();
     res.locals.errorShape = 'oci';
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const ctx = httpContext(res);
     try {
+      // Transparent mirror (containerd hosts.toml): `?ns=<upstream host>` picks the remote
+      // repository registered for that host; drydock never dials a host a client names.
+      const ns = typeof req.query.ns === 'string' && req.query.ns !== '' ? req.query.ns : undefined;
+      if (ns && addr.fixedRepoKey === undefined && addr.rest.includes('/')) {
+        const key = await services.resolver.remoteForHost(ns);
+        if (!key) throw new RegistryError('NAME_UNKNOWN', `no remote repository mirrors '${ns}'`, { ns });
+        addr = { ...addr, fixedRepoKey: key };
+      }
       const match = matchRoute(routes, addr.rest);
       if (!match) throw new RegistryError('NOT_FOUND', `no registry API endpoint at ${req.path}`);
       const { route, params } = match;
@@ -40,7 +48,7 @@ export function v2Dispatcher(services: Services, routes: readonly V2Route[]) {
       try {
         ctx.identity = await services.authenticator.authenticate(req.headers.authorization, { clientIp: req.ip, registryTokens: true });
       } catch (e) {
-        if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') throw registryUnauthorized(req, services, e.message);
+        if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') throw registryUnauthorized(req, services, e.message, challengeScope(addr, method, params));
         throw e;
       }
       call.ctx.identity = ctx.identity;
@@ -55,18 +63,27 @@ export function v2Dispatcher(services: Services, routes: readonly V2Route[]) {
       const leaf = method.leaf === 'reference' && params.reference && !looksLikeDigest(params.reference) ? params.reference : undefined;
       const resource = { repoKey: name.repoKey, image: name.image, leaf };
       const target = `${name.repoKey}/${name.image}${params.reference ? `:${params.reference}` : params.digest ? `@${params.digest}` : ''}`;
-      try {
-        await authorizeRepository(req, services, ctx.identity, method.action, resource);
-      } catch (e) {
+      const recordDenial = async (e: unknown): Promise<void> => {
         if (method.audit && e instanceof RegistryError && e.code === 'DENIED') {
           await services.audit.record({ actor: ctx.identity.name, action: method.audit, target, outcome: 'denied', clientIp: req.ip });
         }
+      };
+      try {
+        await authorizeRepository(req, services, ctx.identity, method.action, resource);
+      } catch (e) {
+        await recordDenial(e);
         throw e;
       }
       const repo = await services.resolver.get(name.repoKey);
       if (!repo) throw new RegistryError('NAME_UNKNOWN', `repository '${name.repoKey}' does not exist`, { name: name.clientName });
       ctx.log = ctx.log.child({ repo: name.repoKey });
-      await method.handler({ ...call, ctx: { ...call.ctx, log: ctx.log }, name, repo });
+      try {
+        await method.handler({ ...call, ctx: { ...call.ctx, log: ctx.log }, name, repo });
+      } catch (e) {
+        // The handler may refuse too: re-pointing a tag needs delete as well (Artifactory's overwrite rule).
+        await recordDenial(e);
+        throw e;
+      }
       // Completed writes (201) and deletes; not session starts or chunks (202).
       if (method.audit && (res.statusCode === 201 || (req.method === 'DELETE' && res.statusCode < 300))) {
         const digest = res.getHeader('Docker-Content-Digest');
@@ -97,6 +114,17 @@ async function admit(req: Request, services: Services, identity: Identity, metho
         'WWW-Authenticate': bearerChallenge(req, services, method.tokenScope, 'insufficient_scope'),
       });
     }
+  }
+}
+
+/** The scope a 401 names on a route: the repository action it needs, or its registry-wide scope (catalog). */
+function challengeScope(addr: V2Address, method: RouteMethod, params: Record<string, string>): string | undefined {
+  if (method.scope === 'registry') return method.tokenScope;
+  try {
+    const name = resolveName(addr, params.name!);
+    return repositoryScope(name.repoKey, name.image, method.action);
+  } catch {
+    return undefined;
   }
 }
 

@@ -25,7 +25,7 @@ export async function putManifest({ req, res, repo, name, params, ctx, services 
   const body = await readManifestBody(req);
   const tags = queryList(req.query.tag);
   const reference = params.reference!;
-  const repoKey = repo.deploymentKey(ctx);
+  const repoKey = await repo.deploymentKey(ctx, name.image);
   const digest = looksLikeDigest(reference) ? reference : digestOf(body);
   for (const tag of looksLikeDigest(reference) ? tags : [reference]) {
     const current = isValidTag(tag) ? await services.store.tags.resolve(repoKey, name.image, tag) : undefined;

@@ -12,7 +12,7 @@ import { tokenAllows } from './v2-auth.js';
  */
 export async function startUpload(call: V2RepoCall): Promise<void> {
   const { req, res, repo, name, services, ctx } = call;
-  const target = { repoKey: repo.deploymentKey(ctx), image: name.image };
+  const target = { repoKey: await repo.deploymentKey(ctx, name.image), image: name.image };
   const mount = typeof req.query.mount === 'string' ? req.query.mount : undefined;
   const from = typeof req.query.from === 'string' ? req.query.from : undefined;
   const digest = typeof req.query.digest === 'string' ? req.query.digest : undefined;
@@ -37,7 +37,7 @@ export async function startUpload(call: V2RepoCall): Promise<void> {
 /** PATCH /v2/<name>/blobs/uploads/<uuid>: a streamed or (with Content-Range) chunked append. */
 export async function patchUpload({ req, res, repo, name, params, services, ctx }: V2RepoCall): Promise<void> {
   const range = chunkRange(req.headers['content-range']);
-  const rec = await services.uploads.append({ repoKey: repo.deploymentKey(ctx), image: name.image }, params.uuid!, req, range);
+  const rec = await services.uploads.append({ repoKey: await repo.deploymentKey(ctx, name.image), image: name.image }, params.uuid!, req, range);
   sessionHeaders(res, name.namePath, rec);
   res.status(202).end();
 }
@@ -52,7 +52,7 @@ export async function completeUpload({ req, res, repo, name, params, services, c
   const range = chunkRange(req.headers['content-range']);
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
   const blob = await services.uploads.complete(
-    { repoKey: repo.deploymentKey(ctx), image: name.image },
+    { repoKey: await repo.deploymentKey(ctx, name.image), image: name.image },
     params.uuid!,
     digest,
     hasBody ? req : undefined,
@@ -64,14 +64,14 @@ export async function completeUpload({ req, res, repo, name, params, services, c
 
 /** GET /v2/<name>/blobs/uploads/<uuid>: where the session stands (204 + Range). */
 export async function uploadStatus({ res, repo, name, params, services, ctx }: V2RepoCall): Promise<void> {
-  const rec = await services.uploads.get({ repoKey: repo.deploymentKey(ctx), image: name.image }, params.uuid!);
+  const rec = await services.uploads.get({ repoKey: await repo.deploymentKey(ctx, name.image), image: name.image }, params.uuid!);
   sessionHeaders(res, name.namePath, rec);
   res.status(204).end();
 }
 
 /** DELETE /v2/<name>/blobs/uploads/<uuid>: cancel. */
 export async function cancelUpload({ res, repo, name, params, services, ctx }: V2RepoCall): Promise<void> {
-  await services.uploads.cancel({ repoKey: repo.deploymentKey(ctx), image: name.image }, params.uuid!);
+  await services.uploads.cancel({ repoKey: await repo.deploymentKey(ctx, name.image), image: name.image }, params.uuid!);
   res.status(204).end();
 }
 
