@@ -18,6 +18,7 @@ export interface MetadataStore {
   readonly permissions: PermissionsStore;
   readonly accessTokens: AccessTokensStore;
   readonly audit: AuditStore;
+  readonly leases: LeasesStore;
   readonly settings: SettingsStore;
 
   /**
@@ -296,4 +297,12 @@ export interface AuditStore {
   append(event: Omit<AuditEvent, 'id' | 'at'>): Promise<void>;
   /** Newest first; `before` is an id (exclusive) for paging; filters are exact matches. */
   list(opts: { limit: number; before?: number; actor?: string; action?: string }): Promise<AuditEvent[]>;
+}
+
+/** Short-lived exclusive claims shared by every process on the database (one upstream fetch per blob). */
+export interface LeasesStore {
+  /** Takes `key` for `owner` until `ttlMs` from now, if it is free or expired (or already `owner`'s). */
+  acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Gives `key` up if `owner` holds it. */
+  release(key: string, owner: string): Promise<void>;
 }

@@ -325,6 +325,20 @@ export function describeMetadataStore(
         expect(await store.manifests.references('r', 'img', digestOf('nope'))).toEqual([]);
       });
 
+      it('leases: one owner at a time, free again when released or expired', async () => {
+        expect(await store.leases.acquire('fill:x', 'pod-a', 60_000)).toBe(true);
+        expect(await store.leases.acquire('fill:x', 'pod-b', 60_000)).toBe(false);
+        expect(await store.leases.acquire('fill:x', 'pod-a', 60_000)).toBe(true);
+        await store.leases.release('fill:x', 'pod-b');
+        expect(await store.leases.acquire('fill:x', 'pod-b', 60_000)).toBe(false);
+        await store.leases.release('fill:x', 'pod-a');
+        expect(await store.leases.acquire('fill:x', 'pod-b', 1)).toBe(true);
+        await new Promise((r) => setTimeout(r, 20));
+        expect(await store.leases.acquire('fill:x', 'pod-a', 60_000)).toBe(true);
+        const racers = await Promise.all(['p1', 'p2', 'p3', 'p4'].map((o) => store.leases.acquire('fill:y', o, 60_000)));
+        expect(racers.filter(Boolean)).toHaveLength(1);
+      });
+
       it('referencing finds the manifests of one image that reference a digest', async () => {
         const layer = digestOf('shared-layer');
         const a = manifestOf('r', 'img', 'ref-a');

@@ -3,6 +3,7 @@ import { migrate } from '../migrations.js';
 import { openDb, type Db, type OpenDbOptions } from './db.js';
 import { PgAccessTokens } from './access-tokens.js';
 import { PgAudit } from './audit.js';
+import { PgLeases } from './leases.js';
 import { PgBlobs } from './blobs.js';
 import { PgGroups } from './groups.js';
 import { PgManifests } from './manifests.js';
@@ -29,6 +30,7 @@ export class PgMetadataStore implements MetadataStore {
   readonly permissions: PgPermissions;
   readonly accessTokens: PgAccessTokens;
   readonly audit: PgAudit;
+  readonly leases: PgLeases;
   readonly settings: PgSettings;
 
   /** Takes over `db`: `close()` closes it. The schema must be migrated already. */
@@ -43,6 +45,7 @@ export class PgMetadataStore implements MetadataStore {
     this.permissions = new PgPermissions(db);
     this.accessTokens = new PgAccessTokens(db);
     this.audit = new PgAudit(db);
+    this.leases = new PgLeases(db);
     this.settings = new PgSettings(db);
   }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { antMatch } from '../../core/ant-pattern.js';
 import type { RemoteRepositoryConfig } from '../../core/config/repository.js';
@@ -13,6 +14,12 @@ import type { UploadService } from '../service/uploads.js';
 import type { RepositoryBackend, RequestContext, TagPage } from './types.js';
 import { UpstreamDeniedError, UpstreamUnavailableError, type Upstream, type UpstreamBlob } from './upstream.js';
 
+/** This process, as the owner of fetch leases. */
+const PROCESS_ID = randomUUID();
+/** A fetch lease outlives any sane single blob download; a crashed owner's lease expires after it. */
+const FILL_LEASE_MS = 10 * 60_000;
+const LEASE_POLL_MS = 100;
+
 /** Hosts that are Docker Hub, where single-segment names live under `library/`. */
 const DOCKER_HUB_HOSTS = new Set(['registry-1.docker.io', 'index.docker.io', 'docker.io', 'registry.hub.docker.com']);
 
@@ -25,7 +32,7 @@ export interface RemoteDeps {
   upstream: Upstream;
   log: Logger;
   /** Cache fills in progress in this process, shared by every remote repository: one upstream fetch per blob. */
-  fills: Map<string, Promise<BlobRecord>>;
+  fills: Map<string, Promise<BlobRecord | undefined>>;
 }
 
 /**
@@ -100,7 +107,7 @@ export class RemoteRepository implements RepositoryBackend {
       if (!isCode(e, 'BLOB_UNKNOWN') || this.config.offline || !(await this.mayFill(image, ctx))) throw e;
     }
     const inflight = this.deps.fills.get(this.fillKey(image, digest));
-    if (inflight) return inflight;
+    if (inflight && (await inflight.catch(() => undefined))) return this.deps.blobs.stat(this.key, image, digest);
     try {
       const head = await this.deps.upstream.headBlob(this.upstreamName(image), digest);
       if (!head) throw new RegistryError('BLOB_UNKNOWN', `blob unknown: ${digest}`, { digest });
@@ -119,11 +126,31 @@ export class RemoteRepository implements RepositoryBackend {
     const k = this.fillKey(image, digest);
     const inflight = this.deps.fills.get(k);
     if (inflight) {
-      // Someone is already fetching it: wait for the cache rather than fetch again.
-      await inflight;
+      // Someone in this process is already fetching it: wait for the cache rather than fetch again.
+      await inflight.catch(() => undefined);
       return this.deps.blobs.open(this.key, image, digest, rangeHeader);
     }
-    const source = await this.fetchBlob(image, digest, ctx);
+    // Registered before the first await, so concurrent requests in this process wait on it.
+    const settle = deferred<BlobRecord | undefined>();
+    this.deps.fills.set(k, settle.promise);
+    let fill: Promise<BlobRecord>;
+    let source: UpstreamBlob;
+    try {
+      if (!(await this.claim(k, image, digest))) {
+        // Another process fetched it while we waited for its lease.
+        settle.resolve(undefined);
+        this.deps.fills.delete(k);
+        return this.deps.blobs.open(this.key, image, digest, rangeHeader);
+      }
+      source = await this.fetchBlob(image, digest, ctx).catch(async (e: unknown) => {
+        await this.deps.store.leases.release(k, PROCESS_ID).catch(() => undefined);
+        throw e;
+      });
+    } catch (e) {
+      settle.reject(e);
+      this.deps.fills.delete(k);
+      throw e;
+    }
     const cacheBranch = new PassThrough({ highWaterMark: 1024 * 1024 });
     const clientBranch = new PassThrough({ highWaterMark: 1024 * 1024 });
     source.body.on('error', (err) => {
@@ -133,13 +160,23 @@ export class RemoteRepository implements RepositoryBackend {
     // pipe() unpipes a destination that closes: a client that goes away leaves the cache write running.
     source.body.pipe(cacheBranch);
     source.body.pipe(clientBranch);
-    const fill = this.deps.uploads.monolithic({ repoKey: this.key, image }, digest, cacheBranch);
-    this.deps.fills.set(k, fill);
+    fill = this.deps.uploads.monolithic({ repoKey: this.key, image }, digest, cacheBranch);
     fill.then(
-      () => ctx.log.info({ digest, image }, 'cached blob from upstream'),
-      (err: unknown) => ctx.log.warn({ err, digest, image }, 'caching a blob from upstream failed'),
+      (blob) => {
+        ctx.log.info({ digest, image }, 'cached blob from upstream');
+        settle.resolve(blob);
+      },
+      (err: unknown) => {
+        ctx.log.warn({ err, digest, image }, 'caching a blob from upstream failed');
+        settle.reject(err);
+      },
     );
-    void fill.finally(() => this.deps.fills.delete(k)).catch(() => undefined);
+    void settle.promise
+      .catch(() => undefined)
+      .finally(() => {
+        this.deps.fills.delete(k);
+        return this.deps.store.leases.release(k, PROCESS_ID).catch(() => undefined);
+      });
     if (rangeHeader || source.size === undefined) {
       // A range (or an unknown length) is served from the cache once it is complete.
       clientBranch.resume();
@@ -202,6 +239,27 @@ export class RemoteRepository implements RepositoryBackend {
 
   private fillKey(image: string, digest: string): string {
     return `${this.key}\0${image}\0${digest}`;
+  }
+
+  /**
+   * Takes the fetch lease every process on the database honours. True: this
+   * process fetches. False: another process held it and the blob is now cached.
+   */
+  private async claim(key: string, image: string, digest: string): Promise<boolean> {
+    const deadline = Date.now() + FILL_LEASE_MS;
+    for (;;) {
+      if (await this.deps.store.leases.acquire(key, PROCESS_ID, FILL_LEASE_MS)) {
+        // It may have landed between our cache miss and the lease.
+        if (await this.deps.store.blobs.getLinked(this.key, image, digest)) {
+          await this.deps.store.leases.release(key, PROCESS_ID);
+          return false;
+        }
+        return true;
+      }
+      if (await this.deps.store.blobs.getLinked(this.key, image, digest)) return false;
+      if (Date.now() > deadline) throw new RegistryError('UNAVAILABLE', `another registry process has been fetching ${digest} for too long`);
+      await new Promise((r) => setTimeout(r, LEASE_POLL_MS));
+    }
   }
 
   private mayFill(image: string, ctx: RequestContext): Promise<boolean> {
@@ -289,6 +347,18 @@ export class RemoteRepository implements RepositoryBackend {
     }
     return [...new Set(urls)];
   }
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Nobody may be waiting: an unobserved rejection must not crash the process.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 function dedupe<T extends { digest: string }>(xs: T[]): T[] {

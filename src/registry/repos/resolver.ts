@@ -36,7 +36,7 @@ export class RepositoryResolver {
   private readonly cache: LruCache<string, RepositoryBackend | null>;
   private readonly upstreams = new Map<string, { fingerprint: string; upstream: Upstream }>();
   /** Cache fills in progress, shared by every remote repository of this process. */
-  private readonly fills = new Map<string, Promise<BlobRecord>>();
+  private readonly fills = new Map<string, Promise<BlobRecord | undefined>>();
   private mirrors?: { at: number; remotes: RemoteRepositoryConfig[] };
 
   constructor(private readonly deps: ResolverDeps) {
