@@ -674,12 +674,18 @@ describe('manifest answers', () => {
 
 describe('redirects and fetchUrl', () => {
   const DATA = Buffer.from('blob bytes from the CDN');
+  /** A blob the registry redirects to a URL the CDN refuses (an expired signature). */
+  const EXPIRED = sha256('expired');
   let cdn: Fake;
   let registry: Fake;
 
   beforeAll(async () => {
     cdn = await track(
       fake((req, res) => {
+        if (req.url!.endsWith('sig=old')) {
+          res.writeHead(403).end();
+          return;
+        }
         if (req.url === '/missing') {
           res.writeHead(404).end();
           return;
@@ -696,7 +702,8 @@ describe('redirects and fetchUrl', () => {
           return;
         }
         if (req.url!.includes('/blobs/')) {
-          res.writeHead(307, { location: `${cdn.url}/bucket/object?sig=1` }).end();
+          const expired = req.url!.endsWith(EXPIRED);
+          res.writeHead(307, { location: `${cdn.url}/bucket/object?sig=${expired ? 'old' : '1'}` }).end();
           return;
         }
         if (req.url!.includes('/manifests/moved')) {
@@ -715,6 +722,13 @@ describe('redirects and fetchUrl', () => {
     expect(cdn.seen.at(-1)!.url).toBe('/bucket/object?sig=1');
     expect(cdn.seen.at(-1)!.headers.authorization).toBeUndefined();
     expect(await up.headBlob('x/y', sha256(DATA))).toEqual({ size: DATA.length });
+  });
+
+  it('retries when the redirect target refuses (not a verdict on our credentials)', async () => {
+    const { up } = client({ url: registry.url, username: 'u', password: 'p', retries: 1 });
+    const before = cdn.seen.length;
+    await expect(up.getBlob('x/y', EXPIRED)).rejects.toMatchObject({ name: 'UpstreamUnavailableError', status: 403 });
+    expect(cdn.seen.length - before).toBe(2);
   });
 
   it('keeps the Authorization header on a redirect within the upstream', async () => {

@@ -237,8 +237,9 @@ export class RemoteRepository implements RepositoryBackend {
     return host && DOCKER_HUB_HOSTS.has(host) && !image.includes('/') ? `library/${image}` : image;
   }
 
+  /** Also the database lease key: printable (PostgreSQL text holds no NUL). */
   private fillKey(image: string, digest: string): string {
-    return `${this.key}\0${image}\0${digest}`;
+    return `${this.key}/${image}@${digest}`;
   }
 
   /**

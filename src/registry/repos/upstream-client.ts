@@ -127,7 +127,9 @@ export class HttpUpstream implements Upstream {
     const { config } = opts;
     this.repository = opts.repository;
     this.metrics = opts.metrics;
-    this.log = opts.log.child({ repo: opts.repository, upstream: withoutUserinfo(config.url) });
+    // The caller's logger may already carry the repository; pino would print a second `repo` field.
+    const bound = opts.log.bindings() as { repo?: unknown };
+    this.log = opts.log.child({ ...(bound.repo === undefined ? { repo: opts.repository } : {}), upstream: withoutUserinfo(config.url) });
     this.now = opts.now ?? Date.now;
     this.base = config.url.replace(/\/+$/, '');
     this.timeoutMs = config.socketTimeoutMillis;
@@ -375,22 +377,26 @@ export class HttpUpstream implements Upstream {
    * scope, and on a 401 one more try with what the challenge asks for.
    */
   private async authorized(call: Call): Promise<Response> {
-    if (call.name === undefined) return this.refuseDenied(call, (await this.exchange(call, call.headers)).res);
+    if (call.name === undefined) return this.refuseDenied(call, await this.exchange(call, call.headers));
     const scope = pullScope(call.name);
     const sent = await this.auth.prepare(scope);
-    let { res } = await this.exchange(call, withAuthorization(call.headers, sent.header));
-    if (res.statusCode === 401) {
-      const challenge = res.headers['www-authenticate'];
-      await discard(res);
+    let answer = await this.exchange(call, withAuthorization(call.headers, sent.header));
+    if (answer.res.statusCode === 401 && answer.url.origin === call.url.origin) {
+      const challenge = answer.res.headers['www-authenticate'];
+      await discard(answer.res);
       const retryWith = await this.auth.challenged(challenge, scope, sent);
-      ({ res } = await this.exchange(call, withAuthorization(call.headers, retryWith)));
+      answer = await this.exchange(call, withAuthorization(call.headers, retryWith));
     }
-    return this.refuseDenied(call, res);
+    return this.refuseDenied(call, answer);
   }
 
-  private async refuseDenied(call: Call, res: Response): Promise<Response> {
+  private async refuseDenied(call: Call, { res, url }: { res: Response; url: URL }): Promise<Response> {
     if (res.statusCode !== 401 && res.statusCode !== 403) return res;
     await discard(res);
+    // A bucket or CDN we were redirected to refusing is not a verdict on our
+    // credentials (a presigned URL that expired on the way): another attempt
+    // gets a fresh redirect.
+    if (url.origin !== call.url.origin) throw new Transient(`the redirect target answered ${res.statusCode}`, res.statusCode);
     const where = `${call.method} ${call.url.origin}${call.url.pathname}`;
     throw new UpstreamDeniedError(`${where}: the upstream answered ${res.statusCode}`, res.statusCode);
   }
