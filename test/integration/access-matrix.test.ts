@@ -717,8 +717,6 @@ async function pushImageAs(name: string, tag: string): Promise<PushedImage> {
   return { digest, manifest, config, layer, descriptor: desc(MediaTypes.ociManifest, { digest, size: manifest.length }) };
 }
 
-let revokedToken = '';
-
 beforeAll(async () => {
   // Many deliberate wrong passwords from one address: keep the throttle out of the way here.
   reg = await startTestRegistry({ config: { auth: { loginThrottle: { perUser: 100_000, perAddress: 100_000 } } } });
@@ -745,6 +743,9 @@ beforeAll(async () => {
   const { signer } = reg.running.services;
   const deployerAccess = [{ type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] }];
   column('expired registry token').auth = `Bearer ${await signer.registryToken({ subject: 'deployer', access: deployerAccess }, 300, new Date(Date.now() - 3600_000))}`;
+  // Signed the same way now, it is accepted: only the expiry is wrong with the one above.
+  const fresh = await signer.registryToken({ subject: 'deployer', access: deployerAccess }, 300);
+  expect((await reg.fetch('/v2/team-a/app/manifests/1.0', { method: 'HEAD', auth: `Bearer ${fresh}` })).status).toBe(200);
 
   const deployerToken = await registryToken(reg, userAuth('deployer'), ['repository:team-a/app:pull,push', 'registry:catalog:*']);
   expect(claimsOf(deployerToken).access).toEqual([...deployerAccess, { type: 'registry', name: 'catalog', actions: ['*'] }]);
@@ -774,7 +775,10 @@ beforeAll(async () => {
   const access = await createAccessToken();
   column('access token (Bearer)').auth = `Bearer ${access}`;
   column('access token (Basic)').auth = basic('deployer', access);
-  revokedToken = await createAccessToken();
+  const revokedToken = await createAccessToken();
+  // Used (and so remembered by the authenticator) before it is revoked.
+  expect((await reg.fetch('/v2/', { auth: `Bearer ${revokedToken}` })).status).toBe(200);
+  expect((await reg.fetch('/v2/', { auth: basic('deployer', revokedToken) })).status).toBe(200);
   const revoke = await reg.fetch('/api/security/token/revoke', { method: 'POST', auth: userAuth('deployer'), body: JSON.stringify({ token: revokedToken }), headers: { 'content-type': 'application/json' } });
   expect(revoke.status).toBe(200);
   column('revoked access token (Bearer)').auth = `Bearer ${revokedToken}`;

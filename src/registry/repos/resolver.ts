@@ -88,6 +88,8 @@ export class RepositoryResolver {
     const fingerprint = JSON.stringify(config);
     const known = this.upstreams.get(config.key);
     if (known && known.fingerprint === fingerprint) return known.upstream;
+    // The old client may still serve requests in flight: close it once they have had time to end.
+    if (known?.upstream.close) setTimeout(() => void known.upstream.close?.().catch(() => undefined), 60_000).unref();
     const upstream = this.deps.upstreamFor(config);
     this.upstreams.set(config.key, { fingerprint, upstream });
     return upstream;

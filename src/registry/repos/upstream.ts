@@ -22,6 +22,8 @@ export interface Upstream {
   listTags(name: string, page: { n?: number; last?: string }, signal?: AbortSignal): Promise<{ tags: string[]; more: boolean } | undefined>;
   /** GETs an absolute URL without registry auth (foreign layers' `urls`), with the same network settings. */
   fetchUrl(url: string, signal?: AbortSignal): Promise<UpstreamBlob | undefined>;
+  /** Frees connections (the repository's configuration changed or the process stops). */
+  close?(): Promise<void>;
 }
 
 export interface UpstreamManifestInfo {
