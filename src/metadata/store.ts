@@ -20,6 +20,7 @@ export interface MetadataStore {
   readonly audit: AuditStore;
   readonly leases: LeasesStore;
   readonly settings: SettingsStore;
+  readonly promotions: PromotionsStore;
 
   /**
    * Runs `fn` in one database transaction; the store handed to `fn` is bound to it.
@@ -139,6 +140,11 @@ export interface ManifestsStore {
   catalog(opts: { repoKeys?: string[]; last?: string; limit?: number }): Promise<Array<{ repoKey: string; image: string }>>;
   /** True when the image holds at least one manifest. */
   imageExists(repoKey: string, image: string): Promise<boolean>;
+  /**
+   * Per image of a repository, ordered by name: how many tags and manifests it
+   * has and the bytes it holds (its manifests and linked blobs, each counted once).
+   */
+  imageStats(repoKey: string): Promise<Array<{ image: string; tags: number; manifests: number; size: number }>>;
 }
 
 export interface TagRecord {
@@ -305,4 +311,32 @@ export interface LeasesStore {
   acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Gives `key` up if `owner` holds it. */
   release(key: string, owner: string): Promise<void>;
+}
+
+/** One promoted tag: what went from where to where, by whom, when. */
+export interface PromotionRecord {
+  id: number;
+  at: Date;
+  /** User name, or `system` for the operator. */
+  actor: string;
+  sourceRepo: string;
+  targetRepo: string;
+  image: string;
+  targetImage: string;
+  tag: string;
+  targetTag: string;
+  /** The manifest (image or index) the tag pointed at. */
+  digest: string;
+  /** False for a move. */
+  copy: boolean;
+}
+
+export interface PromotionsStore {
+  /** Appends one promoted tag; resolves the stored record (id and `at` assigned by the database). */
+  record(promotion: Omit<PromotionRecord, 'id' | 'at'>): Promise<PromotionRecord>;
+  /**
+   * Promotions from or into `repoKey`, newest first (by id: rows of one
+   * transaction share `at`), at most `limit`, with ids below `before` when given.
+   */
+  list(repoKey: string, opts: { limit: number; before?: number }): Promise<PromotionRecord[]>;
 }

@@ -13,6 +13,7 @@ import { loadSigningKeys, TokenSigner } from './auth/tokens.js';
 import { bootstrap } from './bootstrap.js';
 import { SecretBox } from '../core/secrets.js';
 import { createApp } from './http/app.js';
+import { PORT_REPOSITORY } from './http/v2/addressing.js';
 import { createServices, type Services } from './services.js';
 
 export interface RunningServer {
@@ -68,6 +69,22 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     server.listen(config.server.port, config.server.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  // Port method (SPEC §3): a repository with `port` is also served at the root of that port.
+  const portServers: Server[] = [];
+  for (const repo of await services.repositories.list()) {
+    if (!repo.port) continue;
+    const key = repo.key;
+    const extra = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+      (req as typeof req & { [PORT_REPOSITORY]?: string })[PORT_REPOSITORY] = key;
+      app(req, res);
+    });
+    await new Promise<void>((resolve, reject) => {
+      extra.once('error', reject);
+      extra.listen(repo.port, config.server.host, () => resolve());
+    });
+    portServers.push(extra);
+    log.info({ repo: key, port: repo.port }, 'serving a repository on its own port');
+  }
   const host = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   log.info({ url, database: config.database.url ? 'postgresql' : 'embedded', storage: driver.name }, 'drydock is serving');
@@ -83,17 +100,24 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   let closing: Promise<void> | undefined;
   // Once closing, a connection is closed as soon as its in-flight request is answered:
   // an idle keep-alive connection would otherwise hold the process until the shutdown timeout.
-  server.on('request', (_req, res: ServerResponse) => {
-    res.once('finish', () => {
-      if (closing) setImmediate(() => server.closeIdleConnections());
+  for (const srv of [server, ...portServers]) {
+    srv.on('request', (_req, res: ServerResponse) => {
+      res.once('finish', () => {
+        if (closing) setImmediate(() => srv.closeIdleConnections());
+      });
     });
-  });
+  }
   const close = () =>
     (closing ??= (async () => {
       clearInterval(housekeeping);
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), config.server.shutdownTimeoutMs);
+      const closed = Promise.all(
+        [server, ...portServers].map((srv) => {
+          const done = new Promise<void>((resolve) => srv.close(() => resolve()));
+          srv.closeIdleConnections();
+          return done;
+        }),
+      );
+      const timer = setTimeout(() => [server, ...portServers].forEach((srv) => srv.closeAllConnections()), config.server.shutdownTimeoutMs);
       await closed;
       clearTimeout(timer);
       if (ownStore) await store.close();

@@ -339,6 +339,24 @@ export function describeMetadataStore(
         expect(racers.filter(Boolean)).toHaveLength(1);
       });
 
+      it('imageStats counts tags, manifests and bytes per image', async () => {
+        await store.repositories.create({ key: 'stats', rclass: 'local', config: {} });
+        const layer = await store.blobs.put({ digest: digestOf('stats-layer'), size: 1000, storageKey: 'k1' });
+        await store.blobs.link('stats', 'app', layer.digest);
+        const m1 = { ...manifestOf('stats', 'app', 'stats-1'), size: 10 };
+        const m2 = { ...manifestOf('stats', 'app', 'stats-2'), size: 20 };
+        await store.manifests.put(m1, [{ digest: layer.digest, kind: 'blob' }]);
+        await store.manifests.put(m2, []);
+        await store.tags.set('stats', 'app', 'a', m1.digest);
+        await store.tags.set('stats', 'app', 'b', m1.digest);
+        await store.manifests.put({ ...manifestOf('stats', 'tool', 'stats-3'), size: 5 }, []);
+        expect(await store.manifests.imageStats('stats')).toEqual([
+          { image: 'app', tags: 2, manifests: 2, size: 1030 },
+          { image: 'tool', tags: 0, manifests: 1, size: 5 },
+        ]);
+        expect(await store.manifests.imageStats('nothing-here')).toEqual([]);
+      });
+
       it('referencing finds the manifests of one image that reference a digest', async () => {
         const layer = digestOf('shared-layer');
         const a = manifestOf('r', 'img', 'ref-a');

@@ -116,6 +116,20 @@ export class PgManifests implements ManifestsStore {
     return rows.map((r) => ({ digest: r.child_digest, kind: r.child_kind }));
   }
 
+  async imageStats(repoKey: string): Promise<Array<{ image: string; tags: number; manifests: number; size: number }>> {
+    const { rows } = await this.db.query<{ image: string; tags: number; manifests: number; size: number }>(
+      `SELECT m.image,
+              (SELECT count(*) FROM tags t WHERE t.repo_key = m.repo_key AND t.image = m.image)::int8 AS tags,
+              count(*)::int8 AS manifests,
+              (sum(m.size) + COALESCE((SELECT sum(b.size) FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+                                        WHERE l.repo_key = m.repo_key AND l.image = m.image), 0))::int8 AS size
+         FROM manifests m WHERE m.repo_key = $1
+        GROUP BY m.repo_key, m.image ORDER BY m.image COLLATE "C"`,
+      [repoKey],
+    );
+    return rows.map((r) => ({ image: r.image, tags: Number(r.tags), manifests: Number(r.manifests), size: Number(r.size) }));
+  }
+
   async referencing(repoKey: string, image: string, child: string): Promise<string[]> {
     const { rows } = await this.db.query<{ digest: string }>(
       `SELECT digest FROM manifest_references

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import type { Action } from '../auth/identity.js';
 import type { Services } from '../services.js';
 import * as audit from './api/audit.js';
+import * as browse from './api/browse.js';
 import * as repos from './api/repositories.js';
 import * as security from './api/security.js';
 import * as system from './api/system.js';
@@ -56,5 +57,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'get', path: '/api/security/token', access: 'authenticated', handler: security.listTokens },
   { method: 'post', path: '/api/security/token/revoke', access: 'authenticated', json: true, form: true, handler: security.revokeToken },
   { method: 'delete', path: '/api/security/token/:id', access: 'authenticated', handler: security.deleteToken },
+  { method: 'get', path: '/api/docker/:key/info/*rest', access: 'authenticated', handler: browse.getTagInfo },
+  { method: 'get', path: '/api/docker/:key/images', access: 'authenticated', handler: browse.listImages },
+  { method: 'get', path: '/api/docker/:key/setmeup', access: 'authenticated', handler: browse.getSetMeUp },
   { method: 'get', path: '/api/audit', access: 'manage', handler: audit.listAudit },
 ];

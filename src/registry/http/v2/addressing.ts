@@ -73,3 +73,19 @@ export function resolveName(addr: V2Address, name: string): ResolvedName {
   assertImageName(image);
   return { repoKey, image, clientName: name, namePath: `${addr.prefix}/${name}` };
 }
+
+/** Set by a port-method listener (SPEC §3): the repository a whole port serves. */
+export const PORT_REPOSITORY = Symbol('drydock.portRepository');
+
+/**
+ * The repository the Host header names under the subdomain method
+ * (`<key>.<subdomainOf>`), or undefined.
+ */
+export function repoKeyFromHost(hostname: string | undefined, subdomainOf: string | undefined): string | undefined {
+  if (!hostname || !subdomainOf) return undefined;
+  const suffix = `.${subdomainOf.toLowerCase()}`;
+  const host = hostname.toLowerCase();
+  if (!host.endsWith(suffix)) return undefined;
+  const label = host.slice(0, -suffix.length);
+  return isValidRepoKey(label) && !label.includes('.') ? label : undefined;
+}
