@@ -4,7 +4,7 @@ import { looksLikeDigest } from '../../../core/oci/digest.js';
 import type { Identity } from '../../auth/identity.js';
 import type { Services } from '../../services.js';
 import { httpContext } from '../context.js';
-import { parseV2Path, resolveName, type V2Address } from './addressing.js';
+import { parseV2Path, PORT_REPOSITORY, repoKeyFromHost, resolveName, type V2Address } from './addressing.js';
 import type { HttpMethod, RouteMethod, V2Route } from './call.js';
 import { authorizeRepository, registryUnauthorized, repositoryScope, tokenAllows, bearerChallenge } from './v2-auth.js';
 
@@ -22,6 +22,10 @@ export function v2Dispatcher(services: Services, routes: readonly V2Route[]) {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const ctx = httpContext(res);
     try {
+      // Port and subdomain methods (SPEC §3): the listener or the Host header fixes the repository.
+      const byPort = (req as Request & { [PORT_REPOSITORY]?: string })[PORT_REPOSITORY];
+      const byHost = byPort ? undefined : repoKeyFromHost(req.hostname, services.config.server.subdomainOf);
+      if (addr.fixedRepoKey === undefined && (byPort ?? byHost)) addr = { ...addr, fixedRepoKey: byPort ?? byHost };
       // Transparent mirror (containerd hosts.toml): `?ns=<upstream host>` picks the remote
       // repository registered for that host; drydock never dials a host a client names.
       const ns = typeof req.query.ns === 'string' && req.query.ns !== '' ? req.query.ns : undefined;
