@@ -8,6 +8,7 @@ import { PgBlobs } from './blobs.js';
 import { PgGroups } from './groups.js';
 import { PgManifests } from './manifests.js';
 import { PgPermissions } from './permissions.js';
+import { PgPromotions } from './promotions.js';
 import { PgRepositories } from './repositories.js';
 import { PgSettings } from './settings.js';
 import { PgTags } from './tags.js';
@@ -32,6 +33,7 @@ export class PgMetadataStore implements MetadataStore {
   readonly audit: PgAudit;
   readonly leases: PgLeases;
   readonly settings: PgSettings;
+  readonly promotions: PgPromotions;
 
   /** Takes over `db`: `close()` closes it. The schema must be migrated already. */
   constructor(private readonly db: Db) {
@@ -47,6 +49,7 @@ export class PgMetadataStore implements MetadataStore {
     this.audit = new PgAudit(db);
     this.leases = new PgLeases(db);
     this.settings = new PgSettings(db);
+    this.promotions = new PgPromotions(db);
   }
 
   transaction<T>(fn: (tx: MetadataStore) => Promise<T>): Promise<T> {

@@ -22,12 +22,14 @@ export class LocalRepository implements RepositoryBackend {
     return this.deps.manifests.get(this.key, image, reference);
   }
 
+  // The configuration goes along so the tag policies (immutability, platform
+  // tags, max unique tags) are applied inside the write's own transaction.
   putManifest(input: Parameters<RepositoryBackend['putManifest']>[0]) {
-    return this.deps.manifests.put({ ...input, repoKey: this.key });
+    return this.deps.manifests.put({ ...input, repoKey: this.key }, this.config);
   }
 
   deleteManifest(image: string, reference: string) {
-    return this.deps.manifests.delete(this.key, image, reference);
+    return this.deps.manifests.delete(this.key, image, reference, this.config);
   }
 
   statBlob(image: string, digest: string) {

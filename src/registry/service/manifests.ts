@@ -3,7 +3,11 @@ import { digestOf, looksLikeDigest, parseDigest } from '../../core/oci/digest.js
 import { assertTag } from '../../core/oci/reference.js';
 import { isForeignLayer, parseManifest, type ParsedManifest } from '../../core/oci/manifest.js';
 import { LruCache } from '../../core/lru.js';
+import type { LocalRepositoryConfig, RepositoryConfig } from '../../core/config/repository.js';
 import type { ManifestRecord, ManifestReference, ManifestSummary, MetadataStore } from '../../metadata/store.js';
+import { platformTagsFor, possibleIndexTags } from './platform-tags.js';
+import { assertTagMutable, immutableRule, imageTagsLock } from './tag-policy.js';
+import { tagsBeyondLimit } from './tag-retention.js';
 
 export interface PutManifestInput {
   repoKey: string;
@@ -48,7 +52,14 @@ export class ManifestService {
     return rec;
   }
 
-  async put(input: PutManifestInput): Promise<PutManifestResult> {
+  /**
+   * Validates and stores the manifest and sets its tags, all in one transaction.
+   * With the configuration of a local repository, the same transaction applies
+   * its tag policies: `tagImmutability` (refuses re-pointing a protected tag),
+   * `platformTags` (an index tagged T also tags its platforms T-os-arch[-variant])
+   * and `maxUniqueTags` (drops the image's oldest tag units beyond N).
+   */
+  async put(input: PutManifestInput, config?: RepositoryConfig): Promise<PutManifestResult> {
     const { repoKey, image, reference, body } = input;
     const byDigest = looksLikeDigest(reference);
     const algorithm = byDigest ? parseDigest(reference).algorithm : 'sha256';
@@ -64,8 +75,13 @@ export class ManifestService {
     }
     const tags = byDigest ? [...new Set(input.tags ?? [])] : [reference];
     const references = referencesOf(parsed);
+    const policy = config?.rclass === 'local' ? config : undefined;
 
     await this.deps.store.transaction(async (tx) => {
+      // Every tag-policy decision below reads the image's tags and then writes
+      // them: one push per image at a time, so two racing pushes cannot both
+      // see a protected tag as unset or both count themselves within the limit.
+      if (policy && tags.length) await tx.lock(imageTagsLock(repoKey, image));
       const blobDigests = parsed.blobs.filter((b) => !(isForeignLayer(b) && b.urls?.length)).map((b) => b.digest);
       const missingBlobs = await tx.blobs.missing(repoKey, image, unique(blobDigests));
       if (missingBlobs.length) {
@@ -93,21 +109,53 @@ export class ManifestService {
         },
         references,
       );
-      for (const t of tags) await tx.tags.set(repoKey, image, t, digest);
+      if (!policy) {
+        for (const t of tags) await tx.tags.set(repoKey, image, t, digest);
+        return;
+      }
+      await applyTagPolicies(tx, policy, { repoKey, image, digest, parsed, tags });
     });
     return { digest, tags, subject: parsed.subject?.digest };
   }
 
-  /** By digest: removes the manifest and every tag pointing at it. By tag: removes just the tag. */
-  async delete(repoKey: string, image: string, reference: string): Promise<void> {
+  /**
+   * By digest: removes the manifest and every tag pointing at it. By tag: removes
+   * just the tag. With a local repository's configuration, a tag protected by
+   * `tagImmutability` refuses both (DENIED).
+   */
+  async delete(repoKey: string, image: string, reference: string, config?: RepositoryConfig): Promise<void> {
+    const policy = config?.rclass === 'local' && config.tagImmutability.length ? config : undefined;
     if (looksLikeDigest(reference)) {
       parseDigest(reference);
       this.cache.delete(`${repoKey}\0${image}\0${reference}`);
-      if (!(await this.deps.store.manifests.delete(repoKey, image, reference))) throw unknown(reference);
+      const deleted = await this.deps.store.transaction(async (tx) => {
+        if (policy) {
+          await tx.lock(imageTagsLock(repoKey, image));
+          for (const tag of await tx.tags.forDigest(repoKey, image, reference)) {
+            const rule = immutableRule(policy, tag);
+            if (rule !== undefined) {
+              throw new RegistryError(
+                'DENIED',
+                `manifest ${reference} cannot be deleted: tag '${tag}' points at it and is immutable in repository '${policy.key}' (rule '${rule}')`,
+                { repository: policy.key, tag, rule, digest: reference },
+              );
+            }
+          }
+        }
+        return tx.manifests.delete(repoKey, image, reference);
+      });
+      if (!deleted) throw unknown(reference);
       return;
     }
     assertTag(reference);
-    if (!(await this.deps.store.tags.delete(repoKey, image, reference))) throw unknown(reference);
+    const deleted = await this.deps.store.transaction(async (tx) => {
+      if (policy) {
+        await tx.lock(imageTagsLock(repoKey, image));
+        assertTagMutable(policy, reference, await tx.tags.resolve(repoKey, image, reference), undefined);
+      }
+      return tx.tags.delete(repoKey, image, reference);
+    });
+    if (!deleted) throw unknown(reference);
   }
 
   /** Manifests whose `subject` is `digest` (OCI 1.1 referrers), optionally of one artifact type. */
@@ -130,6 +178,87 @@ export class ManifestService {
     if (!digest) throw unknown(reference);
     return digest;
   }
+}
+
+/**
+ * Sets the pushed tags (plus platform tags) under the repository's policies,
+ * then trims the image to `maxUniqueTags`. Runs inside the push's transaction
+ * holding the image's tag lock: any refusal rolls the whole push back.
+ */
+async function applyTagPolicies(
+  tx: MetadataStore,
+  policy: LocalRepositoryConfig,
+  push: { repoKey: string; image: string; digest: string; parsed: ParsedManifest; tags: string[] },
+): Promise<void> {
+  const { repoKey, image, digest, parsed, tags } = push;
+  // Explicit tags first, so a platform tag can never override a tag the client named.
+  const wanted = new Map<string, string>(tags.map((t) => [t, digest]));
+  if (policy.platformTags && parsed.kind === 'index') {
+    for (const t of tags) {
+      for (const p of platformTagsFor(t, parsed.manifests)) if (!wanted.has(p.tag)) wanted.set(p.tag, p.digest);
+    }
+  }
+
+  const current = new Map<string, string | undefined>();
+  for (const [tag, next] of wanted) {
+    const now = await tx.tags.resolve(repoKey, image, tag);
+    assertTagMutable(policy, tag, now, next);
+    current.set(tag, now);
+  }
+
+  // Platform tags follow their index tag: when T moves off an index, the
+  // platform tags that index gave T go, unless the new push re-sets them, they
+  // were re-pointed by hand since, or they are protected (immutability wins).
+  const stale: string[] = [];
+  if (policy.platformTags) {
+    for (const t of tags) {
+      const previous = current.get(t);
+      if (previous === undefined || previous === digest) continue;
+      const old = await tx.manifests.get(repoKey, image, previous);
+      if (!old) continue;
+      const oldParsed = parseManifest(old.content, old.mediaType);
+      if (oldParsed.kind !== 'index') continue;
+      for (const p of platformTagsFor(t, oldParsed.manifests)) {
+        if (wanted.has(p.tag) || immutableRule(policy, p.tag) !== undefined) continue;
+        if ((await tx.tags.resolve(repoKey, image, p.tag)) === p.digest) stale.push(p.tag);
+      }
+    }
+  }
+
+  for (const [tag, next] of wanted) await tx.tags.set(repoKey, image, tag, next);
+  for (const tag of stale) await tx.tags.delete(repoKey, image, tag);
+  if (policy.maxUniqueTags > 0 && tags.length) await trimTags(tx, policy, repoKey, image, [...wanted.keys()]);
+}
+
+/** Removes the image's oldest tag units beyond `maxUniqueTags`; the manifests stay (garbage collection's job). */
+async function trimTags(tx: MetadataStore, policy: LocalRepositoryConfig, repoKey: string, image: string, pushed: string[]): Promise<void> {
+  const records = await tx.tags.records(repoKey, image);
+  if (records.length <= policy.maxUniqueTags) return;
+  const digestOfTag = new Map(records.map((r) => [r.name, r.digest]));
+  // An index tag and the platform tags it gave its children are one unit. Only
+  // tags that prefix another tag can be such an index tag; read just those.
+  const indexTagOf = new Map<string, string>();
+  const parsedByDigest = new Map<string, ParsedManifest | undefined>();
+  for (const candidate of possibleIndexTags(digestOfTag.keys())) {
+    const d = digestOfTag.get(candidate)!;
+    if (!parsedByDigest.has(d)) {
+      const rec = await tx.manifests.get(repoKey, image, d);
+      parsedByDigest.set(d, rec ? parseManifest(rec.content, rec.mediaType) : undefined);
+    }
+    const parsed = parsedByDigest.get(d);
+    if (parsed?.kind !== 'index') continue;
+    for (const p of platformTagsFor(candidate, parsed.manifests)) {
+      if (digestOfTag.get(p.tag) === p.digest && !indexTagOf.has(p.tag)) indexTagOf.set(p.tag, candidate);
+    }
+  }
+  const remove = tagsBeyondLimit({
+    max: policy.maxUniqueTags,
+    tags: records.map((r) => r.name),
+    pushed,
+    indexTagOf,
+    isProtected: (tag) => immutableRule(policy, tag) !== undefined,
+  });
+  for (const tag of remove) await tx.tags.delete(repoKey, image, tag);
 }
 
 function referencesOf(parsed: ParsedManifest): ManifestReference[] {
