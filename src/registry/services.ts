@@ -13,6 +13,7 @@ import { RepositoryResolver } from './repos/resolver.js';
 import { AuditLog } from './service/audit.js';
 import { BlobService } from './service/blobs.js';
 import { ManifestService } from './service/manifests.js';
+import { PromotionService } from './service/promotion.js';
 import { RepositoryService } from './service/repositories.js';
 import { SecurityService } from './service/security.js';
 import { UploadService } from './service/uploads.js';
@@ -39,6 +40,7 @@ export interface Services extends RegistryDeps {
   authorizer: Authorizer;
   audit: AuditLog;
   security: SecurityService;
+  promotion: PromotionService;
 }
 
 export function createServices(deps: RegistryDeps): Services {
@@ -91,5 +93,13 @@ export function createServices(deps: RegistryDeps): Services {
       authenticator.forget();
     },
   });
-  return { ...deps, blobs, manifests, uploads, repositories, resolver, authenticator, authorizer, audit, security };
+  const promotion = new PromotionService({
+    store: deps.store,
+    authorizer,
+    audit,
+    log: deps.log,
+    // Promotions add and remove manifests and tags: cached ones must not outlive them.
+    onChange: (key) => resolver.invalidate(key),
+  });
+  return { ...deps, blobs, manifests, uploads, repositories, resolver, authenticator, authorizer, audit, security, promotion };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import type { AuditEvent, AuditOutcome, ManifestRecord, ManifestReference, MetadataStore } from '../../src/metadata/store.js';
+import type { AuditEvent, AuditOutcome, ManifestRecord, ManifestReference, MetadataStore, PromotionRecord } from '../../src/metadata/store.js';
 
 /**
  * The MetadataStore conformance suite: every implementation must pass it.
@@ -1144,6 +1144,85 @@ export function describeMetadataStore(
 
         expect(await store.audit.list({ limit: 10, actor: 'ali' })).toEqual([]);
         expect(await store.audit.list({ limit: 10, action: 'log' })).toEqual([]);
+      });
+    });
+
+    // ---- promotions -----------------------------------------------------------------
+
+    describe('promotions', () => {
+      function promotion(extra: Partial<Omit<PromotionRecord, 'id' | 'at'>> = {}): Omit<PromotionRecord, 'id' | 'at'> {
+        return {
+          actor: 'alice',
+          sourceRepo: 'dev',
+          targetRepo: 'prod',
+          image: 'team/app',
+          targetImage: 'team/app',
+          tag: '1.0',
+          targetTag: '1.0',
+          digest: digestOf('promoted'),
+          copy: true,
+          ...extra,
+        };
+      }
+
+      it('record round-trips every field and assigns id and at', async () => {
+        const input = promotion({ targetImage: 'team/app-renamed', targetTag: 'stable', copy: false });
+        const stored = await store.promotions.record(input);
+        expect(stored).toEqual({ ...input, id: expect.any(Number), at: expect.any(Date) });
+        expect(Number.isSafeInteger(stored.id)).toBe(true);
+        expect(Math.abs(stored.at.getTime() - Date.now())).toBeLessThan(60_000);
+        expect(await store.promotions.list('dev', { limit: 10 })).toEqual([stored]);
+        expect(await store.promotions.list('prod', { limit: 10 })).toEqual([stored]);
+      });
+
+      it('list is from or into the repository, newest first, each promotion once, and needs no repository row', async () => {
+        const a = await store.promotions.record(promotion({ tag: 'a' }));
+        const b = await store.promotions.record(promotion({ sourceRepo: 'prod', targetRepo: 'dev', tag: 'b' }));
+        const c = await store.promotions.record(promotion({ sourceRepo: 'other', targetRepo: 'elsewhere', tag: 'c' }));
+        // Within one repository: matches on both sides, listed once.
+        const d = await store.promotions.record(promotion({ sourceRepo: 'dev', targetRepo: 'dev', targetImage: 'team/copy', tag: 'd' }));
+        expect((await store.promotions.list('dev', { limit: 10 })).map((p) => p.tag)).toEqual(['d', 'b', 'a']);
+        expect(await store.promotions.list('prod', { limit: 10 })).toEqual([b, a]);
+        expect(await store.promotions.list('elsewhere', { limit: 10 })).toEqual([c]);
+        expect(await store.promotions.list('nowhere', { limit: 10 })).toEqual([]);
+        expect(d.id).toBeGreaterThan(c.id);
+      });
+
+      it('list pages with limit and before (exclusive)', async () => {
+        for (let i = 0; i < 5; i++) {
+          await store.promotions.record(promotion(i % 2 ? { sourceRepo: 'prod', targetRepo: 'dev', tag: `t${i}` } : { tag: `t${i}` }));
+        }
+        await store.promotions.record(promotion({ sourceRepo: 'x', targetRepo: 'y', tag: 'unrelated' }));
+        const pages: string[][] = [];
+        let before: number | undefined;
+        for (;;) {
+          const page = await store.promotions.list('dev', { limit: 2, before });
+          if (page.length === 0) break;
+          pages.push(page.map((p) => p.tag));
+          before = page[page.length - 1]!.id;
+        }
+        expect(pages).toEqual([['t4', 't3'], ['t2', 't1'], ['t0']]);
+        expect(await store.promotions.list('dev', { limit: 0 })).toEqual([]);
+      });
+
+      it('keys and names compare byte-wise, exactly', async () => {
+        await store.promotions.record(promotion({ sourceRepo: 'dev', targetRepo: 'prod' }));
+        expect(await store.promotions.list('Dev', { limit: 10 })).toEqual([]);
+        expect(await store.promotions.list('de', { limit: 10 })).toEqual([]);
+        expect(await store.promotions.list('prod ', { limit: 10 })).toEqual([]);
+      });
+
+      it('records roll back with the transaction and are visible inside it first', async () => {
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.promotions.record(promotion());
+            expect(await tx.promotions.list('dev', { limit: 10 })).toHaveLength(1);
+            throw new Error('boom');
+          }),
+        ).rejects.toThrow('boom');
+        expect(await store.promotions.list('dev', { limit: 10 })).toEqual([]);
+        await store.transaction((tx) => tx.promotions.record(promotion()));
+        expect(await store.promotions.list('dev', { limit: 10 })).toHaveLength(1);
       });
     });
 

@@ -3,6 +3,7 @@ import type { Action } from '../auth/identity.js';
 import type { Services } from '../services.js';
 import * as audit from './api/audit.js';
 import * as browse from './api/browse.js';
+import * as promotion from './api/promotion.js';
 import * as repos from './api/repositories.js';
 import * as security from './api/security.js';
 import * as system from './api/system.js';
@@ -60,5 +61,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'get', path: '/api/docker/:key/info/*rest', access: 'authenticated', handler: browse.getTagInfo },
   { method: 'get', path: '/api/docker/:key/images', access: 'authenticated', handler: browse.listImages },
   { method: 'get', path: '/api/docker/:key/setmeup', access: 'authenticated', handler: browse.getSetMeUp },
+  // Promotion: under the registry API's prefix, as in Artifactory (the v2 dispatcher passes these on); the service checks rights.
+  { method: 'post', path: '/api/docker/:repoKey/v2/promote', access: 'authenticated', json: true, handler: promotion.promote },
+  { method: 'get', path: '/api/docker/:repoKey/v2/promotions', access: 'authenticated', handler: promotion.listPromotions },
   { method: 'get', path: '/api/audit', access: 'manage', handler: audit.listAudit },
 ];

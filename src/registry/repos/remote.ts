@@ -64,7 +64,7 @@ export class RemoteRepository implements RepositoryBackend {
       } catch (e) {
         if (!isCode(e, 'MANIFEST_UNKNOWN')) throw e;
       }
-      if (!(await this.mayFill(image, ctx))) throw manifestUnknown(reference);
+      if (this.config.offline || !(await this.mayFill(image, ctx))) throw manifestUnknown(reference);
       return (await this.fetchManifest(image, reference)) ?? throwManifestUnknown(reference);
     }
     const tag = (await this.deps.store.tags.records(this.key, image)).find((t) => t.name === reference);
@@ -320,7 +320,7 @@ export class RemoteRepository implements RepositoryBackend {
       if (!allowed.length) {
         throw new RegistryError(
           'DENIED',
-          `foreign layer ${digest}: none of its URLs (${urls.join(', ')}) matches externalDependenciesPatterns of '${this.key}'`,
+          `foreign layer ${digest}: none of its URLs (${urls.join(', ')}) matches externalDependenciesPatterns of '${this.key}' (${this.config.externalDependenciesPatterns.join(', ')})`,
         );
       }
       for (const url of allowed) {

@@ -8,6 +8,9 @@ import { parseV2Path, PORT_REPOSITORY, repoKeyFromHost, resolveName, type V2Addr
 import type { HttpMethod, RouteMethod, V2Route } from './call.js';
 import { authorizeRepository, registryUnauthorized, repositoryScope, tokenAllows, bearerChallenge } from './v2-auth.js';
 
+/** `/api/docker/<key>/v2/<this>` paths served by the management API (routes.ts), not the registry API. */
+const MANAGEMENT_ENDPOINTS: ReadonlySet<string> = new Set(['promote', 'promotions']);
+
 /**
  * Serves the registry API for every addressing method: matches the route in
  * `routes`, authenticates, checks the action the route declares on the
@@ -18,6 +21,9 @@ export function v2Dispatcher(services: Services, routes: readonly V2Route[]) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     let addr = parseV2Path(req.path);
     if (!addr) return next();
+    // Artifactory puts its promotion API under the registry API's prefix; it is
+    // management API (its own routes, JSON errors in Artifactory's shape).
+    if (addr.fixedRepoKey !== undefined && MANAGEMENT_ENDPOINTS.has(addr.rest.replace(/\/$/, ''))) return next();
     res.locals.errorShape = 'oci';
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const ctx = httpContext(res);
