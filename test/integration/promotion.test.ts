@@ -276,6 +276,19 @@ describe('promote by copy, move and retag', () => {
     expect(await expectApiError(await promote('dev', { targetRepo: 'prod', dockerRepository: image }), 404)).toBe(`dev has no tagged image '${image}'`);
   });
 
+  it("applies the target's maxUniqueTags in the promotion's transaction", async () => {
+    await createRepo('prod-capped', { rclass: 'local', maxUniqueTags: 2 });
+    const image = uniqueImage('capped');
+    await pushImage(reg, `dev/${image}`, '1');
+    await pushImage(reg, `dev/${image}`, '2');
+    await pushImage(reg, `dev/${image}`, '3');
+    for (const tag of ['1', '2', '3']) {
+      await expectPromoted(await promote('dev', { targetRepo: 'prod-capped', dockerRepository: image, tag, copy: true }));
+    }
+    const tags = (await (await reg.fetch(`/v2/prod-capped/${image}/tags/list`)).json()) as { tags: string[] };
+    expect(tags.tags).toEqual(['2', '3']);
+  });
+
   it('refuses a promotion onto itself', async () => {
     const image = uniqueImage('self');
     await pushImage(reg, `dev/${image}`, '1.0');

@@ -231,7 +231,8 @@ async function applyTagPolicies(
 }
 
 /** Removes the image's oldest tag units beyond `maxUniqueTags`; the manifests stay (garbage collection's job). */
-async function trimTags(tx: MetadataStore, policy: LocalRepositoryConfig, repoKey: string, image: string, pushed: string[]): Promise<void> {
+/** maxUniqueTags: removes the oldest tag units beyond the limit (also after a promotion into the image). */
+export async function trimTags(tx: MetadataStore, policy: LocalRepositoryConfig, repoKey: string, image: string, pushed: string[]): Promise<void> {
   const records = await tx.tags.records(repoKey, image);
   if (records.length <= policy.maxUniqueTags) return;
   const digestOfTag = new Map(records.map((r) => [r.name, r.digest]));

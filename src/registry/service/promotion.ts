@@ -10,6 +10,7 @@ import type { AuditLog } from './audit.js';
 import { platformTagsFor } from './platform-tags.js';
 import { toConfig } from './repositories.js';
 import { assertTagMutable, imageTagsLock } from './tag-policy.js';
+import { trimTags } from './manifests.js';
 
 /**
  * Promotion (SPEC §6): copies or moves an image — its tags, its manifests, an
@@ -221,6 +222,8 @@ export class PromotionService {
       await tx.manifests.put({ ...bytes, repoKey: target.key, image: targetImage }, references);
     }
     for (const [tag, digest] of plan.targetTags) await tx.tags.set(target.key, targetImage, tag, digest);
+    // A promotion into an image is a push there: the target's maxUniqueTags applies, in this transaction.
+    if (target.maxUniqueTags > 0) await trimTags(tx, target, target.key, targetImage, [...plan.targetTags.keys()]);
 
     if (!copy) {
       for (const [tag] of leaving) await tx.tags.delete(source.key, image, tag);
