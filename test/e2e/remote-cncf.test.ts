@@ -65,11 +65,12 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   foreign = { server, port: (server.address() as AddressInfo).port, hits: [], bytes };
 
-  [cncf, cncfAuth, dd, app, multi] = await Promise.all([
-    startCncfRegistry(),
-    startCncfRegistry({ htpasswd: { user: CNCF_USER, pass: CNCF_PASS } }),
-    startDrydock(),
-    buildImage(appDir, { tag: 'v1', layers: 3, layerSize: 16 * 1024 }),
+  // Each assigned as soon as it runs, so afterAll stops it even when another fails to start.
+  await Promise.all([
+    startCncfRegistry().then((r) => (cncf = r)),
+    startCncfRegistry({ htpasswd: { user: CNCF_USER, pass: CNCF_PASS } }).then((r) => (cncfAuth = r)),
+    startDrydock().then((p) => (dd = p)),
+    buildImage(appDir, { tag: 'v1', layers: 3, layerSize: 16 * 1024 }).then((b) => (app = b)),
     buildIndex(multiDir, {
       tag: 'multi',
       platforms: [
@@ -77,7 +78,7 @@ beforeAll(async () => {
         { os: 'linux', architecture: 'arm64', variant: 'v8' },
       ],
       layers: 1,
-    }),
+    }).then((b) => (multi = b)),
   ]);
   px = await startCountingProxy(cncf.url);
   unregistered = await startCountingProxy(cncf.url);

@@ -29,10 +29,10 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'e2e-remote-drydock-'));
   appDir = join(tmp, 'app');
   multiDir = join(tmp, 'multi');
-  [up, dd, app, multi] = await Promise.all([
-    startDrydock(),
-    startDrydock(),
-    buildImage(appDir, { tag: 'v1', layers: 3, layerSize: 32 * 1024 }),
+  await Promise.all([
+    startDrydock().then((p) => (up = p)),
+    startDrydock().then((p) => (dd = p)),
+    buildImage(appDir, { tag: 'v1', layers: 3, layerSize: 32 * 1024 }).then((b) => (app = b)),
     buildIndex(multiDir, {
       tag: 'multi',
       platforms: [
@@ -40,7 +40,7 @@ beforeAll(async () => {
         { os: 'linux', architecture: 'arm64', variant: 'v8' },
       ],
       layers: 2,
-    }),
+    }).then((b) => (multi = b)),
   ]);
   await skopeoCopy(`oci:${appDir}:v1`, `docker://${up.host}/docker-local/team/app:v1`, { destCreds: up.creds });
   await skopeoCopy(`oci:${multiDir}:multi`, `docker://${up.host}/docker-local/team/multi:1`, { destCreds: up.creds, all: true });

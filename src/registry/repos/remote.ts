@@ -14,6 +14,9 @@ import type { UploadService } from '../service/uploads.js';
 import type { RepositoryBackend, RequestContext, TagPage } from './types.js';
 import { UpstreamDeniedError, UpstreamUnavailableError, type Upstream, type UpstreamBlob } from './upstream.js';
 
+/** Manifest lookups in progress in this process, by repository, image and reference. */
+const manifestFetches = new Map<string, Promise<ManifestRecord>>();
+
 /** This process, as the owner of fetch leases. */
 const PROCESS_ID = randomUUID();
 /** A fetch lease outlives any sane single blob download; a crashed owner's lease expires after it. */
@@ -56,7 +59,21 @@ export class RemoteRepository implements RepositoryBackend {
     return this.config.key;
   }
 
-  async getManifest(image: string, reference: string, ctx: RequestContext): Promise<ManifestRecord> {
+  /**
+   * Concurrent asks of one caller for one manifest that all miss the cache (or
+   * all find a tag due for revalidation) share one upstream round trip.
+   */
+  getManifest(image: string, reference: string, ctx: RequestContext): Promise<ManifestRecord> {
+    // Per caller: what one may fetch (write) another may only read from the cache.
+    const k = `${ctx.identity.name}\n${this.key}/${image}:${reference}`;
+    const inflight = manifestFetches.get(k);
+    if (inflight) return inflight;
+    const p = this.resolveManifest(image, reference, ctx).finally(() => manifestFetches.delete(k));
+    manifestFetches.set(k, p);
+    return p;
+  }
+
+  private async resolveManifest(image: string, reference: string, ctx: RequestContext): Promise<ManifestRecord> {
     if (looksLikeDigest(reference)) {
       parseDigest(reference);
       try {
