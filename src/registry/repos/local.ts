@@ -1,8 +1,8 @@
-import { RegistryError } from '../../core/errors.js';
 import type { RepositoryConfig } from '../../core/config/repository.js';
 import type { MetadataStore } from '../../metadata/store.js';
 import type { BlobService } from '../service/blobs.js';
 import type { ManifestService } from '../service/manifests.js';
+import { storedImages, storedTags } from './stored-listing.js';
 import type { RepositoryBackend, TagPage } from './types.js';
 
 /** A repository images are pushed to, stored in drydock's own storage and database. */
@@ -44,30 +44,16 @@ export class LocalRepository implements RepositoryBackend {
     return this.deps.blobs.delete(this.key, image, digest);
   }
 
-  async listTags(image: string, page: { last?: string; n?: number }): Promise<TagPage> {
-    if (!(await this.deps.store.manifests.imageExists(this.key, image))) {
-      throw new RegistryError('NAME_UNKNOWN', `repository ${this.key} has no image ${image}`, { name: `${this.key}/${image}` });
-    }
-    if (page.n === 0) return { tags: [], more: false };
-    const limit = page.n === undefined ? undefined : page.n + 1;
-    const tags = await this.deps.store.tags.list(this.key, image, { last: page.last, limit });
-    const more = page.n !== undefined && tags.length > page.n;
-    return { tags: more ? tags.slice(0, page.n) : tags, more };
+  listTags(image: string, page: { last?: string; n?: number }): Promise<TagPage> {
+    return storedTags(this.deps.store, this.key, image, page);
   }
 
   referrers(image: string, digest: string, artifactType: string | undefined) {
     return this.deps.manifests.referrers(this.key, image, digest, artifactType);
   }
 
-  async images(page: { last?: string; n?: number }): Promise<{ images: string[]; more: boolean }> {
-    if (page.n === 0) return { images: [], more: false };
-    const rows = await this.deps.store.manifests.catalog({
-      repoKeys: [this.key],
-      last: page.last === undefined ? undefined : `${this.key}/${page.last}`,
-      limit: page.n === undefined ? undefined : page.n + 1,
-    });
-    const more = page.n !== undefined && rows.length > page.n;
-    return { images: (more ? rows.slice(0, page.n) : rows).map((r) => r.image), more };
+  images(page: { last?: string; n?: number }): Promise<{ images: string[]; more: boolean }> {
+    return storedImages(this.deps.store, this.key, page);
   }
 
   deploymentKey(): string {

@@ -11,6 +11,7 @@ import type { Authorizer } from '../auth/authorizer.js';
 import type { BlobService, OpenedBlob } from '../service/blobs.js';
 import type { ManifestService } from '../service/manifests.js';
 import type { UploadService } from '../service/uploads.js';
+import { storedImages, storedTags } from './stored-listing.js';
 import type { RepositoryBackend, RequestContext, TagPage } from './types.js';
 import { UpstreamDeniedError, UpstreamUnavailableError, type Upstream, type UpstreamBlob } from './upstream.js';
 
@@ -208,14 +209,7 @@ export class RemoteRepository implements RepositoryBackend {
   }
 
   async listTags(image: string, page: { last?: string; n?: number }, ctx: RequestContext): Promise<TagPage> {
-    const local = async (): Promise<TagPage> => {
-      if (!(await this.deps.store.manifests.imageExists(this.key, image))) {
-        throw new RegistryError('NAME_UNKNOWN', `repository ${this.key} has no image ${image}`, { name: `${this.key}/${image}` });
-      }
-      const tags = await this.deps.store.tags.list(this.key, image, { last: page.last, limit: page.n === undefined ? undefined : page.n + 1 });
-      const more = page.n !== undefined && tags.length > page.n;
-      return { tags: more ? tags.slice(0, page.n) : tags, more };
-    };
+    const local = () => storedTags(this.deps.store, this.key, image, page);
     if (this.config.offline || !(await this.mayFill(image, ctx))) return local();
     try {
       const up = await this.deps.upstream.listTags(this.upstreamName(image), page);
@@ -233,15 +227,8 @@ export class RemoteRepository implements RepositoryBackend {
     return this.deps.manifests.referrers(this.key, image, digest, artifactType);
   }
 
-  async images(page: { last?: string; n?: number }): Promise<{ images: string[]; more: boolean }> {
-    if (page.n === 0) return { images: [], more: false };
-    const rows = await this.deps.store.manifests.catalog({
-      repoKeys: [this.key],
-      last: page.last === undefined ? undefined : `${this.key}/${page.last}`,
-      limit: page.n === undefined ? undefined : page.n + 1,
-    });
-    const more = page.n !== undefined && rows.length > page.n;
-    return { images: (more ? rows.slice(0, page.n) : rows).map((r) => r.image), more };
+  images(page: { last?: string; n?: number }): Promise<{ images: string[]; more: boolean }> {
+    return storedImages(this.deps.store, this.key, page);
   }
 
   deploymentKey(): never {
