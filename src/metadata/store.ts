@@ -35,6 +35,20 @@ export interface MetadataStore {
   /** Round-trips to the database (for /readyz). */
   ping(): Promise<void>;
 
+  /**
+   * Tells every process subscribed to `channel` (PostgreSQL NOTIFY; inside a
+   * transaction it is delivered at commit, and not at all on rollback).
+   */
+  notify(channel: string, payload: string): Promise<void>;
+
+  /**
+   * Calls `handler` for each notification on `channel` (this process's own
+   * included) until the returned function is called. Reconnects by itself after
+   * a database outage; notifications sent meanwhile are lost, so callers keep a
+   * periodic resync as well.
+   */
+  subscribe(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
+
   close(): Promise<void>;
 }
 

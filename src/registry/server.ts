@@ -14,7 +14,7 @@ import { bootstrap } from './bootstrap.js';
 import { SecretBox } from '../core/secrets.js';
 import { createApp } from './http/app.js';
 import { PORT_REPOSITORY } from './http/v2/addressing.js';
-import { createServices, type Services } from './services.js';
+import { applyChange, CHANGES_CHANNEL, createServices, type Services } from './services.js';
 
 export interface RunningServer {
   server: Server;
@@ -61,6 +61,14 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const secrets = await SecretBox.fromSettings(store);
   const services = createServices({ config, store, driver, log, metrics, signer, secrets });
   await bootstrap(services, config, log);
+  // Changes made by other processes on the same database reach this one within
+  // moments; the caches' short TTLs are the fallback when a notification is lost.
+  const unsubscribe = await services.store
+    .subscribe(CHANGES_CHANNEL, (payload) => applyChange(services, payload))
+    .catch((err: unknown) => {
+      log.warn({ err }, 'could not subscribe to configuration changes; relying on cache expiry');
+      return async () => undefined;
+    });
 
   const app = createApp(services);
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
@@ -110,6 +118,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const close = () =>
     (closing ??= (async () => {
       clearInterval(housekeeping);
+      await unsubscribe().catch(() => undefined);
       const closed = Promise.all(
         [server, ...portServers].map((srv) => {
           const done = new Promise<void>((resolve) => srv.close(() => resolve()));

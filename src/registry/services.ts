@@ -43,6 +43,28 @@ export interface Services extends RegistryDeps {
   promotion: PromotionService;
 }
 
+/** The channel on which processes sharing a database announce configuration changes. */
+export const CHANGES_CHANNEL = 'drydock_changes';
+
+export type Change = { kind: 'repository'; key: string } | { kind: 'security' };
+
+/** Drops what a change announced by another process (or this one) makes stale. */
+export function applyChange(services: Services, payload: string): void {
+  let change: Change;
+  try {
+    change = JSON.parse(payload) as Change;
+  } catch {
+    return;
+  }
+  if (change.kind === 'repository' && typeof change.key === 'string') {
+    services.resolver.invalidate(change.key);
+    services.authorizer.invalidate();
+  } else if (change.kind === 'security') {
+    services.authorizer.invalidate();
+    services.authenticator.forget();
+  }
+}
+
 export function createServices(deps: RegistryDeps): Services {
   // With the embedded database this process is the only writer, so its caches
   // are exact; with a shared server other pods write too, so entries live briefly.
@@ -75,6 +97,7 @@ export function createServices(deps: RegistryDeps): Services {
     onChange: (key) => {
       resolver.invalidate(key);
       authorizer.invalidate();
+      broadcast({ kind: 'repository', key });
     },
   });
   const authenticator = new Authenticator({ store: deps.store, signer: deps.signer, throttle: new LoginThrottle({
@@ -91,6 +114,7 @@ export function createServices(deps: RegistryDeps): Services {
     onChange: () => {
       authorizer.invalidate();
       authenticator.forget();
+      broadcast({ kind: 'security' });
     },
   });
   const promotion = new PromotionService({
@@ -99,7 +123,16 @@ export function createServices(deps: RegistryDeps): Services {
     audit,
     log: deps.log,
     // Promotions add and remove manifests and tags: cached ones must not outlive them.
-    onChange: (key) => resolver.invalidate(key),
+    onChange: (key) => {
+      resolver.invalidate(key);
+      broadcast({ kind: 'repository', key });
+    },
   });
+
+  /** Other processes on the same database drop the same cache entries (see `applyChange`). */
+  function broadcast(change: Change): void {
+    deps.store.notify(CHANGES_CHANNEL, JSON.stringify(change)).catch((err: unknown) => deps.log.warn({ err }, 'could not announce a change'));
+  }
+
   return { ...deps, blobs, manifests, uploads, repositories, resolver, authenticator, authorizer, audit, security, promotion };
 }

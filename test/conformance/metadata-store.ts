@@ -325,6 +325,24 @@ export function describeMetadataStore(
         expect(await store.manifests.references('r', 'img', digestOf('nope'))).toEqual([]);
       });
 
+      it('notify reaches subscribers; a rolled-back transaction notifies nobody', async () => {
+        const got: string[] = [];
+        const stop = await store.subscribe('drydock_test_channel', (p) => got.push(p));
+        try {
+          await store.transaction(async (tx) => {
+            await tx.notify('drydock_test_channel', 'rolled back');
+            throw new Error('abort');
+          }).catch(() => undefined);
+          await store.transaction((tx) => tx.notify('drydock_test_channel', 'committed'));
+          await store.notify('drydock_test_channel', 'direct');
+          const deadline = Date.now() + 3000;
+          while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          expect(got).toEqual(['committed', 'direct']);
+        } finally {
+          await stop();
+        }
+      });
+
       it('leases: one owner at a time, free again when released or expired', async () => {
         expect(await store.leases.acquire('fill:x', 'pod-a', 60_000)).toBe(true);
         expect(await store.leases.acquire('fill:x', 'pod-b', 60_000)).toBe(false);

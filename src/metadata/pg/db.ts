@@ -32,6 +32,8 @@ export interface Db {
    * PGlite a query on the outer Db waits for the transaction to end.
    */
   transaction<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /** LISTENs on `channel` until the returned function is called (not on a transaction's Db). */
+  listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
 
   /** Releases connections (or the embedded engine). Not valid on a transaction's Db. */
   close(): Promise<void>;

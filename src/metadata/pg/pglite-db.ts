@@ -96,6 +96,14 @@ export class PgliteDb implements Db {
     return this.mutex.run(() => runQuery<T>(this.pglite, text, params));
   }
 
+  /** PGlite delivers NOTIFY within this process (the only one on an embedded database). */
+  listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+    return this.mutex.run(async () => {
+      const unlisten = await this.pglite.listen(channel, onMessage);
+      return () => this.mutex.run(() => unlisten());
+    });
+  }
+
   exec(script: string): Promise<void> {
     return this.mutex.run(async () => {
       await this.pglite.exec(script);
@@ -140,6 +148,10 @@ class PgliteTxDb implements Db {
 
   async close(): Promise<void> {
     throw new Error('close() is not valid on a transaction');
+  }
+
+  listen(): Promise<() => Promise<void>> {
+    throw new Error('listen() is not valid on a transaction');
   }
 }
 

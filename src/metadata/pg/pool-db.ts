@@ -31,7 +31,7 @@ export class PgDb implements Db {
   readonly inTransaction = false;
   private readonly pool: pg.Pool;
 
-  constructor(opts: PgDbOptions) {
+  constructor(private readonly opts: PgDbOptions) {
     this.pool = new pg.Pool({
       connectionString: opts.connectionString,
       max: opts.poolSize ?? 10,
@@ -91,7 +91,53 @@ export class PgDb implements Db {
   }
 
   async close(): Promise<void> {
+    await Promise.all([...this.listeners].map((stop) => stop()));
     await this.pool.end();
+  }
+
+  private readonly listeners = new Set<() => Promise<void>>();
+
+  /**
+   * LISTEN needs a session of its own, outside the pool. When the connection
+   * drops (a database restart), it reconnects with backoff and LISTENs again.
+   */
+  async listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const connect = async (delay: number): Promise<void> => {
+      if (stopped) return;
+      const c = new pg.Client({ connectionString: this.opts.connectionString, application_name: 'drydock-listen', keepAlive: true });
+      c.on('notification', (n) => {
+        if (n.channel === channel) onMessage(n.payload ?? '');
+      });
+      const again = () => {
+        if (stopped || client !== c) return;
+        client = undefined;
+        retry = setTimeout(() => void connect(Math.min(delay * 2, 5000)), delay);
+        retry.unref();
+      };
+      c.on('error', again);
+      c.on('end', again);
+      client = c;
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      } catch {
+        c.end().catch(() => undefined);
+        again();
+        return;
+      }
+    };
+    await connect(250);
+    const stop = async () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      this.listeners.delete(stop);
+      await client?.end().catch(() => undefined);
+    };
+    this.listeners.add(stop);
+    return stop;
   }
 }
 
@@ -115,6 +161,10 @@ class PgClientDb implements Db {
 
   async close(): Promise<void> {
     throw new Error('close() is not valid on a transaction');
+  }
+
+  listen(): Promise<() => Promise<void>> {
+    throw new Error('listen() is not valid on a transaction');
   }
 }
 

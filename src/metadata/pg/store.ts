@@ -67,6 +67,14 @@ export class PgMetadataStore implements MetadataStore {
     await this.db.query('SELECT 1');
   }
 
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.db.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  subscribe(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>> {
+    return this.db.listen(channel, handler);
+  }
+
   close(): Promise<void> {
     return this.db.close();
   }
