@@ -3,6 +3,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import type { PGlite, Transaction, TransactionAbortedError as PgliteAbortedError } from '@electric-sql/pglite';
 import type { Db, QueryResult } from './db.js';
 import { TransactionAbortedError } from './db.js';
@@ -32,9 +33,26 @@ async function isInitialized(dataDir: string): Promise<boolean> {
  * reopening the directory here keeps the server's footprint small from its first start.
  */
 async function initializeInChildProcess(dataDir: string): Promise<void> {
+  // Built: the child also applies the migrations (their catalog work grows the
+  // WASM heap too). From TypeScript sources (tests) only initdb runs there.
+  const here = fileURLToPath(import.meta.url);
+  const initScript = path.join(path.dirname(here), 'embedded-init.js');
+  if (here.endsWith('.js') && (await exists(initScript))) {
+    await promisify(execFile)(process.execPath, [initScript, dataDir], { timeout: 120_000 });
+    return;
+  }
   const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
   const script = `require(${JSON.stringify(entry)}).PGlite.create(${JSON.stringify(dataDir)}).then((db) => db.close())`;
   await promisify(execFile)(process.execPath, ['-e', script], { timeout: 120_000 });
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -82,11 +100,11 @@ export class PgliteDb implements Db {
    * Opens (creating when empty) the database in `dataDir`, or an in-memory one
    * when omitted. Creating takes seconds; reopening a data dir well under one.
    */
-  static async open(opts: { dataDir?: string } = {}): Promise<PgliteDb> {
+  static async open(opts: { dataDir?: string; initializeHere?: boolean } = {}): Promise<PgliteDb> {
     const { PGlite, TransactionAbortedError: abortedError } = await import('@electric-sql/pglite');
     if (opts.dataDir) {
       await mkdir(opts.dataDir, { recursive: true });
-      if (!(await isInitialized(opts.dataDir))) await initializeInChildProcess(opts.dataDir);
+      if (!opts.initializeHere && !(await isInitialized(opts.dataDir))) await initializeInChildProcess(opts.dataDir);
     }
     const pglite = await PGlite.create(opts.dataDir, { parsers: PARSERS, postgresqlconf: EMBEDDED_SETTINGS });
     return new PgliteDb(pglite, abortedError);
