@@ -3,13 +3,19 @@ import { loadConfig, isConfigError } from './core/config/index.js';
 import { createLogger } from './core/log.js';
 import { openDb } from './metadata/pg/db.js';
 import { migrate } from './metadata/migrations.js';
-import { startServer } from './registry/server.js';
+import { openDriver, startServer } from './registry/server.js';
+import { createMetrics } from './core/metrics.js';
+import { openMetadataStore } from './metadata/pg/store.js';
+import { GarbageCollector } from './registry/service/gc.js';
+import { UploadService } from './registry/service/uploads.js';
 
 const USAGE = `usage: drydock <command>
 
 commands:
   serve     run the registry (default)
   migrate   apply database migrations and exit
+  gc        collect unreferenced blobs online and print a JSON summary
+            [--dry-run] [--grace <secs>] [--batch <n>] [--rate <blobs/s>]
 
 configuration: drydock.config.yaml (or DRYDOCK_CONFIG), overridden by
 DRYDOCK_PORT, DRYDOCK_HOST, DRYDOCK_DATA_DIR, DRYDOCK_ADMIN_PASSWORD,
@@ -59,10 +65,68 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'gc': {
+      let flags: GcFlags;
+      try {
+        flags = parseGcFlags(argv.slice(1));
+      } catch (e) {
+        console.error(`${(e as Error).message}\n\n${USAGE}`);
+        return 2;
+      }
+      const store = await openMetadataStore({
+        databaseUrl: config.database.url,
+        dataDir: `${config.dataDir}/metadata`,
+        poolSize: 2,
+        statementTimeoutMs: config.database.statementTimeoutMs,
+      });
+      try {
+        const driver = openDriver(config);
+        const metrics = createMetrics();
+        const uploads = new UploadService({ store, driver, log, metrics });
+        const gc = new GarbageCollector({ store, driver, log, metrics, expireUploads: (before) => uploads.expireStale(before) });
+        const summary = await gc.run({
+          dryRun: flags.dryRun,
+          graceSecs: flags.grace ?? config.gc.graceSecs,
+          untaggedRetentionSecs: config.gc.untaggedRetentionSecs,
+          batchSize: flags.batch ?? config.gc.batchSize,
+          rate: flags.rate,
+          staleUploadSecs: config.uploads.staleAfterSecs,
+        });
+        console.log(JSON.stringify(summary));
+      } finally {
+        await store.close();
+      }
+      return 0;
+    }
     default:
       console.error(`unknown command: ${command}\n\n${USAGE}`);
       return 2;
   }
+}
+
+interface GcFlags {
+  dryRun: boolean;
+  grace?: number;
+  batch?: number;
+  rate?: number;
+}
+
+function parseGcFlags(args: string[]): GcFlags {
+  const flags: GcFlags = { dryRun: false };
+  const number = (name: string, value: string | undefined, min: number): number => {
+    const n = Number(value);
+    if (value === undefined || !Number.isFinite(n) || n < min) throw new Error(`${name} needs a number >= ${min}`);
+    return n;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--dry-run') flags.dryRun = true;
+    else if (a === '--grace') flags.grace = number(a, args[++i], 0);
+    else if (a === '--batch') flags.batch = Math.min(1000, Math.floor(number(a, args[++i], 1)));
+    else if (a === '--rate') flags.rate = number(a, args[++i], 0);
+    else throw new Error(`unknown gc option: ${a}`);
+  }
+  return flags;
 }
 
 main(process.argv.slice(2)).then(

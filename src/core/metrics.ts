@@ -16,6 +16,13 @@ export interface Metrics {
   readonly upstreamRequests: Counter<'repository' | 'method' | 'status'>;
   /** The upstream's last `RateLimit-Remaining` (Docker Hub's pull quota), per remote repository. */
   readonly upstreamRateLimitRemaining: Gauge<'repository'>;
+  /** Garbage collection progress: counters grow batch by batch during a run. */
+  readonly gcBlobsExamined: Counter<'dry_run'>;
+  readonly gcBlobsDeleted: Counter<'dry_run'>;
+  readonly gcBytesFreed: Counter<'dry_run'>;
+  readonly gcManifestsDeleted: Counter<'dry_run'>;
+  readonly gcDuration: Gauge<'dry_run'>;
+  readonly gcLastRun: Gauge<'dry_run'>;
 }
 
 export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
@@ -72,6 +79,42 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       name: 'drydock_upstream_ratelimit_remaining',
       help: "The upstream's last RateLimit-Remaining header value, by remote repository",
       labelNames: ['repository'],
+      registers: [registry],
+    }),
+    gcBlobsExamined: new Counter({
+      name: 'drydock_gc_blobs_examined_total',
+      help: 'Blobs garbage collection examined (dry_run: whether it only reported)',
+      labelNames: ['dry_run'],
+      registers: [registry],
+    }),
+    gcBlobsDeleted: new Counter({
+      name: 'drydock_gc_blobs_deleted_total',
+      help: 'Blobs garbage collection deleted (or, in a dry run, would have)',
+      labelNames: ['dry_run'],
+      registers: [registry],
+    }),
+    gcBytesFreed: new Counter({
+      name: 'drydock_gc_bytes_freed_total',
+      help: 'Bytes of blobs garbage collection deleted (or would have)',
+      labelNames: ['dry_run'],
+      registers: [registry],
+    }),
+    gcManifestsDeleted: new Counter({
+      name: 'drydock_gc_manifests_deleted_total',
+      help: 'Untagged, unreachable manifests past retention that garbage collection deleted (or would have)',
+      labelNames: ['dry_run'],
+      registers: [registry],
+    }),
+    gcDuration: new Gauge({
+      name: 'drydock_gc_last_duration_seconds',
+      help: 'Duration of the last garbage collection run',
+      labelNames: ['dry_run'],
+      registers: [registry],
+    }),
+    gcLastRun: new Gauge({
+      name: 'drydock_gc_last_run_timestamp_seconds',
+      help: 'When the last garbage collection run finished (Unix time)',
+      labelNames: ['dry_run'],
       registers: [registry],
     }),
   };

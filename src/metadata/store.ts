@@ -21,6 +21,7 @@ export interface MetadataStore {
   readonly leases: LeasesStore;
   readonly settings: SettingsStore;
   readonly promotions: PromotionsStore;
+  readonly gc: GcStore;
 
   /**
    * Runs `fn` in one database transaction; the store handed to `fn` is bound to it.
@@ -353,4 +354,76 @@ export interface PromotionsStore {
    * transaction share `at`), at most `limit`, with ids below `before` when given.
    */
   list(repoKey: string, opts: { limit: number; before?: number }): Promise<PromotionRecord[]>;
+}
+
+/** A digest the operator saw in a running Pod: never garbage-collected. */
+export interface ProtectedDigestRecord {
+  digest: string;
+  reason: string | null;
+  pod: string | null;
+  recordedAt: Date;
+}
+
+export interface ManifestKey {
+  repoKey: string;
+  image: string;
+  digest: string;
+}
+
+export interface GcBlob {
+  digest: string;
+  size: number;
+  storageKey: string;
+}
+
+/**
+ * Online garbage collection (docs/adr/0005-online-gc.md). Live manifests: tagged,
+ * untagged younger than the retention, protected, and (recursively) index
+ * children and referrers of live ones. Live blobs: referenced by a manifest,
+ * protected, or committed/linked within the grace window.
+ */
+export interface GcStore {
+  /** Manifests that are not live, ordered by repository, image and digest, after `after`, at most `limit`. */
+  deadManifests(opts: { untaggedRetentionSecs: number; limit: number; after?: ManifestKey }): Promise<ManifestKey[]>;
+  /**
+   * Deletes those of `manifests` that are still untagged, older than the retention,
+   * unprotected, no index's child and no existing manifest's referrer (re-checked
+   * under row locks, so a tag racing in wins). Resolves the deleted ones.
+   */
+  deleteManifests(manifests: ManifestKey[], untaggedRetentionSecs: number): Promise<ManifestKey[]>;
+  /** How many blob rows there are. */
+  countBlobs(): Promise<number>;
+  /**
+   * Blobs that are not live, by digest after `after`, at most `limit`. With
+   * `untaggedRetentionSecs`, only references from live manifests count (a dry run,
+   * which deletes no manifest); without it every stored manifest's references do.
+   */
+  deadBlobs(opts: { graceSecs: number; limit: number; after?: string; untaggedRetentionSecs?: number }): Promise<GcBlob[]>;
+  /** Takes the per-digest advisory locks (`blob:<digest>`) in digest order; only inside a transaction. */
+  lockBlobs(digests: string[]): Promise<void>;
+  /**
+   * Inside a transaction holding `lockBlobs(digests)`: deletes the rows (and links)
+   * of those of `digests` still not live, queues their objects for deletion and
+   * records them as collected. Resolves the deleted ones.
+   */
+  collect(digests: string[], graceSecs: number): Promise<GcBlob[]>;
+  /** Queued objects (rows already deleted), oldest first, at most `limit`. */
+  pendingObjects(limit: number): Promise<GcBlob[]>;
+  /**
+   * Inside a transaction holding `lockBlobs(digests)`: removes them from the queue;
+   * resolves the storage keys whose blob is still absent (delete those objects
+   * before committing). A blob committed again meanwhile keeps its object.
+   */
+  settlePending(digests: string[]): Promise<string[]>;
+  /** Marks a blob as just committed (restarts its grace window). */
+  touch(digest: string): Promise<void>;
+  /** Forgets collected digests older than `olderThanSecs`. */
+  pruneCollected(olderThanSecs: number): Promise<void>;
+  protect(input: { digest: string; reason?: string | null; pod?: string | null }): Promise<void>;
+  unprotect(digest: string): Promise<boolean>;
+  /** Ordered by digest. */
+  listProtected(): Promise<ProtectedDigestRecord[]>;
+  /** Records a run in the one-row `gc_state`. */
+  saveRun(run: { startedAt: Date; finishedAt: Date | null; summary: Record<string, unknown> }): Promise<void>;
+  lastRun(): Promise<{ startedAt: Date; finishedAt: Date | null; summary: Record<string, unknown> | null } | undefined>;
 }

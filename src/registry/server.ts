@@ -8,6 +8,7 @@ import { openMetadataStore } from '../metadata/pg/store.js';
 import type { MetadataStore } from '../metadata/store.js';
 import type { BlobDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/filesystem.js';
+import { S3Driver } from '../storage/s3.js';
 import { InstrumentedDriver } from '../storage/instrumented.js';
 import { loadSigningKeys, TokenSigner } from './auth/tokens.js';
 import { bootstrap } from './bootstrap.js';
@@ -139,5 +140,11 @@ export function openDriver(config: Config): BlobDriver {
   switch (config.storage.driver) {
     case 'filesystem':
       return new FilesystemDriver(config.storage.filesystem.root);
+    case 's3': {
+      // The schema requires the section for this driver; checked again for the type.
+      const s3 = config.storage.s3;
+      if (!s3) throw new Error('storage.s3 is required when storage.driver is s3');
+      return new S3Driver({ ...s3, redirect: { ...s3.redirect } });
+    }
   }
 }

@@ -1165,6 +1165,176 @@ export function describeMetadataStore(
       });
     });
 
+    // ---- garbage collection ----------------------------------------------------------
+
+    describe('gc', () => {
+      beforeEach(async () => {
+        await repo('r');
+      });
+
+      /** Stores a manifest with references and resolves its digest. */
+      async function manifestWith(image: string, seed: string, refs: Array<{ digest: string; kind: 'blob' | 'manifest' }>, subject: string | null = null): Promise<string> {
+        const m = manifestOf('r', image, seed, { subject });
+        expect(await store.manifests.put(m, refs)).toBe(true);
+        return m.digest;
+      }
+
+      const keys = (ms: Array<{ repoKey: string; image: string; digest: string }>): string[] =>
+        ms.map((m) => `${m.repoKey}/${m.image}@${m.digest}`).sort();
+
+      it('protect, list, unprotect', async () => {
+        await store.gc.protect({ digest: digestOf('b'), reason: 'running', pod: 'ns/p1' });
+        await store.gc.protect({ digest: digestOf('a') });
+        await store.gc.protect({ digest: digestOf('b'), reason: 'still running', pod: 'ns/p2' });
+        const list = await store.gc.listProtected();
+        expect(list.map((p) => p.digest)).toEqual([digestOf('a'), digestOf('b')].sort(cmp));
+        expect(list.find((p) => p.digest === digestOf('b'))).toEqual({
+          digest: digestOf('b'),
+          reason: 'still running',
+          pod: 'ns/p2',
+          recordedAt: expect.any(Date),
+        });
+        expect(await store.gc.unprotect(digestOf('a'))).toBe(true);
+        expect(await store.gc.unprotect(digestOf('a'))).toBe(false);
+        expect((await store.gc.listProtected()).map((p) => p.digest)).toEqual([digestOf('b')]);
+      });
+
+      it('dead manifests: untagged and unreachable past retention; tags, children, referrers, protection keep', async () => {
+        const child = await manifest('r', 'img', 'child');
+        const index = await manifestWith('img', 'index', [{ digest: child, kind: 'manifest' }]);
+        await store.tags.set('r', 'img', 'v1', index);
+        const sig = await manifestWith('img', 'sig', [], index);
+        const sigOfSig = await manifestWith('img', 'sig2', [], sig);
+        const loose = await manifest('r', 'img', 'loose');
+        const protectedOne = await manifest('r', 'img', 'protected');
+        await store.gc.protect({ digest: protectedOne });
+        const protectedChild = await manifest('r', 'img', 'protected-child');
+        await manifestWith('img', 'protected-parent', [{ digest: protectedChild, kind: 'manifest' }]);
+        await sleep(5);
+
+        // A long retention keeps every untagged manifest.
+        expect(await store.gc.deadManifests({ untaggedRetentionSecs: 3600, limit: 100 })).toEqual([]);
+
+        const dead = await store.gc.deadManifests({ untaggedRetentionSecs: 0, limit: 100 });
+        const protectedParent = manifestOf('r', 'img', 'protected-parent').digest;
+        expect(keys(dead)).toEqual(keys([loose, protectedParent, protectedChild].map((digest) => ({ repoKey: 'r', image: 'img', digest }))));
+        expect(dead.map((d) => d.digest)).not.toContain(sigOfSig);
+
+        // Paging after a key.
+        const first = await store.gc.deadManifests({ untaggedRetentionSecs: 0, limit: 1 });
+        const rest = await store.gc.deadManifests({ untaggedRetentionSecs: 0, limit: 100, after: first[0] });
+        expect(keys([...first, ...rest])).toEqual(keys(dead));
+
+        // Deleting re-checks: a tag set since keeps the manifest; a child of an existing index is kept this pass.
+        await store.tags.set('r', 'img', 'late', loose);
+        const deleted = await store.gc.deleteManifests(dead, 0);
+        expect(deleted.map((d) => d.digest)).toEqual([protectedParent]);
+        expect(await store.manifests.get('r', 'img', loose)).toBeDefined();
+        const again = await store.gc.deleteManifests(await store.gc.deadManifests({ untaggedRetentionSecs: 0, limit: 100 }), 0);
+        expect(again.map((d) => d.digest)).toEqual([protectedChild]);
+        expect(await store.gc.deleteManifests([], 0)).toEqual([]);
+      });
+
+      it('dead blobs: unreferenced past grace; references, protection, recent commits and links keep', async () => {
+        const referenced = await blob('referenced');
+        const orphan = await blob('orphan');
+        const protectedBlob = await blob('protected');
+        const onlyDead = await blob('only-dead');
+        await store.gc.protect({ digest: protectedBlob });
+        await store.blobs.link('r', 'img', orphan);
+        const m = await manifestWith('img', 'm', [{ digest: referenced, kind: 'blob' }]);
+        await store.tags.set('r', 'img', 'v1', m);
+        await manifestWith('img', 'untagged', [{ digest: onlyDead, kind: 'blob' }]);
+        await sleep(5);
+
+        expect(await store.gc.countBlobs()).toBe(4);
+        expect(await store.gc.deadBlobs({ graceSecs: 3600, limit: 100 })).toEqual([]);
+        // Every stored manifest's references count…
+        expect((await store.gc.deadBlobs({ graceSecs: 0, limit: 100 })).map((b) => b.digest)).toEqual([orphan]);
+        // …unless only live manifests' do (a dry run, where dead manifests still exist).
+        const dry = await store.gc.deadBlobs({ graceSecs: 0, limit: 100, untaggedRetentionSecs: 0 });
+        expect(dry.map((b) => b.digest)).toEqual([orphan, onlyDead].sort(cmp));
+        expect(dry.find((b) => b.digest === orphan)).toEqual({ digest: orphan, size: 10, storageKey: `blobs/${orphan}` });
+        const firstDry = dry[0]!.digest;
+        expect((await store.gc.deadBlobs({ graceSecs: 0, limit: 100, untaggedRetentionSecs: 0, after: firstDry })).map((b) => b.digest)).toEqual(
+          dry.slice(1).map((b) => b.digest),
+        );
+
+        // A re-commit restarts the grace window.
+        await store.gc.touch(orphan);
+        expect(await store.gc.deadBlobs({ graceSecs: 3600, limit: 100 })).toEqual([]);
+      });
+
+      it('collect deletes rows and links under the lock and queues the objects; settle skips a blob committed again', async () => {
+        const a = await blob('a');
+        const b = await blob('b');
+        const kept = await blob('kept');
+        await store.blobs.link('r', 'img', a);
+        const m = await manifestWith('img', 'm', [{ digest: kept, kind: 'blob' }]);
+        await store.tags.set('r', 'img', 'v1', m);
+        await sleep(5);
+
+        await expect(store.gc.collect([a], 0)).rejects.toThrow('only valid inside transaction');
+        const collected = await store.transaction(async (tx) => {
+          await tx.gc.lockBlobs([b, a, kept]);
+          return tx.gc.collect([a, b, kept], 0);
+        });
+        expect(collected.map((x) => x.digest)).toEqual([a, b].sort(cmp));
+        expect(await store.blobs.get(a)).toBeUndefined();
+        expect(await store.blobs.getLinked('r', 'img', a)).toBeUndefined();
+        expect(await store.blobs.get(kept)).toBeDefined();
+        expect((await store.gc.pendingObjects(10)).map((p) => p.digest).sort(cmp)).toEqual([a, b].sort(cmp));
+
+        // b is committed again before its object goes: its object must stay.
+        await store.blobs.put({ digest: b, size: 10, storageKey: `blobs/${b}` });
+        const toDelete = await store.transaction(async (tx) => {
+          await tx.gc.lockBlobs([a, b]);
+          return tx.gc.settlePending([a, b]);
+        });
+        expect(toDelete).toEqual([`blobs/${a}`]);
+        expect(await store.gc.pendingObjects(10)).toEqual([]);
+      });
+
+      it('refuses a local manifest whose collected blob is no longer linked; a remote one may reference it lazily', async () => {
+        const a = await blob('a');
+        await store.blobs.link('r', 'img', a);
+        await sleep(5);
+        await store.transaction(async (tx) => {
+          await tx.gc.lockBlobs([a]);
+          await tx.gc.collect([a], 0);
+        });
+        await expect(store.manifests.put(manifestOf('r', 'img', 'late'), [{ digest: a, kind: 'blob' }])).rejects.toMatchObject({ code: '40001' });
+        expect(await store.manifests.get('r', 'img', manifestOf('r', 'img', 'late').digest)).toBeUndefined();
+
+        await repo('remote', 'remote');
+        expect(await store.manifests.put(manifestOf('remote', 'img', 'lazy'), [{ digest: a, kind: 'blob' }])).toBe(true);
+
+        // Forgotten after the memory window: then a missing link is the caller's business again.
+        await store.gc.pruneCollected(0);
+        expect(await store.manifests.put(manifestOf('r', 'img', 'later'), [{ digest: a, kind: 'blob' }])).toBe(true);
+      });
+
+      it('refuses a local index whose child manifest was just collected', async () => {
+        const child = await manifest('r', 'img', 'child');
+        await sleep(5);
+        expect(await store.gc.deleteManifests([{ repoKey: 'r', image: 'img', digest: child }], 0)).toHaveLength(1);
+        await expect(store.manifests.put(manifestOf('r', 'img', 'index'), [{ digest: child, kind: 'manifest' }])).rejects.toMatchObject({
+          code: '40001',
+        });
+        // A child never stored is the caller's business (the store allows it).
+        const never = manifestOf('r', 'img', 'never').digest;
+        expect(await store.manifests.put(manifestOf('r', 'img', 'index'), [{ digest: never, kind: 'manifest' }])).toBe(true);
+      });
+
+      it('saves and reads back the last run', async () => {
+        expect(await store.gc.lastRun()).toBeUndefined();
+        const startedAt = new Date('2024-01-01T00:00:00Z');
+        await store.gc.saveRun({ startedAt, finishedAt: null, summary: { blobsDeleted: 1 } });
+        await store.gc.saveRun({ startedAt, finishedAt: startedAt, summary: { blobsDeleted: 2 } });
+        expect(await store.gc.lastRun()).toEqual({ startedAt, finishedAt: startedAt, summary: { blobsDeleted: 2 } });
+      });
+    });
+
     // ---- promotions -----------------------------------------------------------------
 
     describe('promotions', () => {

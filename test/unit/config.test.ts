@@ -60,6 +60,7 @@ describe('loadConfig', () => {
       storage: { driver: 'filesystem', filesystem: { root: path.join(dir, 'data', 'blobs') } },
       auth: { anonymousAccess: false, tokenTtlSecs: 300, loginThrottle: { perUser: 10, perAddress: 100, windowSecs: 300 } },
       uploads: { staleAfterSecs: 86400 },
+      gc: { graceSecs: 3600, untaggedRetentionSecs: 86400, batchSize: 500 },
       log: { level: 'info' },
       metrics: { requireAuth: false },
       repositories: [],
@@ -522,5 +523,43 @@ describe('users, groups and permissions in the config file', () => {
     expect((await loadConfig({ cwd: dir, env: { DRYDOCK_ADMIN_PASSWORD: 'x' } })).users).toEqual([
       { name: 'admin', email: 'root@example.com', groups: ['ops'] },
     ]);
+  });
+});
+
+describe('storage.s3', () => {
+  it('fills the s3 defaults', async () => {
+    await write('drydock.config.yaml', 'storage: { driver: s3, s3: { bucket: reg } }\n');
+    const config = await loadConfig({ cwd: dir, env: {} });
+    expect(config.storage.driver).toBe('s3');
+    expect(config.storage.s3).toEqual({
+      bucket: 'reg',
+      region: 'us-east-1',
+      forcePathStyle: false,
+      prefix: '',
+      redirect: { mode: 'none', ttlSecs: 300 },
+      multipartPartSize: 8 * 1024 * 1024,
+    });
+  });
+
+  it('refuses a missing section, a small part size, half credentials and cdn without a base URL', async () => {
+    await write('drydock.config.yaml', 'storage: { driver: s3 }\n');
+    expect((await loadError({ cwd: dir, env: {} })).problems).toEqual(['storage.s3: required when storage.driver is s3']);
+    await write(
+      'drydock.config.yaml',
+      'storage: { driver: s3, s3: { bucket: b, multipartPartSize: 1048576, accessKeyId: AK, redirect: { mode: cdn }, bukket: x } }\n',
+    );
+    expect((await loadError({ cwd: dir, env: {} })).problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^storage\.s3\.multipartPartSize: must be at least 5 MiB/),
+        'storage.s3.bukket: unknown field',
+      ]),
+    );
+    await write('drydock.config.yaml', 'storage: { driver: s3, s3: { bucket: b, accessKeyId: AK, redirect: { mode: cdn } } }\n');
+    expect((await loadError({ cwd: dir, env: {} })).problems).toEqual(
+      expect.arrayContaining([
+        'storage.s3.redirect.cdnBaseUrl: required when redirect.mode is cdn',
+        'storage.s3.secretAccessKey: accessKeyId and secretAccessKey go together',
+      ]),
+    );
   });
 });

@@ -42,17 +42,60 @@ const databaseSchema = z
   })
   .prefault({});
 
+const MiB = 1024 * 1024;
+
+const s3Schema = z
+  .strictObject({
+    bucket: z.string().min(1),
+    region: z.string().min(1).default('us-east-1'),
+    /** For S3-compatible stores (MinIO, Ceph RGW); absent = AWS. */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** Path-style URLs (`endpoint/bucket/key`), which most S3-compatible stores need. */
+    forcePathStyle: z.boolean().default(false),
+    /** Static credentials (both or neither); absent = the SDK's default chain (env, IRSA, instance role). */
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    /** Key prefix inside the bucket, so several registries can share one. */
+    prefix: z.string().default(''),
+    /** How blob GETs are answered: proxied (`none`), or 307 to a presigned URL or a CDN. */
+    redirect: z
+      .strictObject({
+        mode: z.enum(['none', 'presigned', 'cdn']).default('none'),
+        ttlSecs: z.int().min(1).max(604800).default(300),
+        cdnBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+      })
+      .prefault({})
+      .refine((r) => r.mode !== 'cdn' || r.cdnBaseUrl !== undefined, { path: ['cdnBaseUrl'], message: 'required when redirect.mode is cdn' }),
+    /** Multipart part size in bytes; also the memory one streamed write holds. S3 needs at least 5 MiB. */
+    multipartPartSize: z
+      .int()
+      .min(5 * MiB, { error: 'must be at least 5 MiB (5242880), the smallest S3 part' })
+      .max(5 * 1024 * MiB)
+      .default(8 * MiB),
+  })
+  .refine((s) => (s.accessKeyId === undefined) === (s.secretAccessKey === undefined), {
+    path: ['secretAccessKey'],
+    message: 'accessKeyId and secretAccessKey go together',
+  });
+
 const storageSchema = z
   .strictObject({
-    driver: z.enum(['filesystem']).default('filesystem'),
+    driver: z.enum(['filesystem', 's3']).default('filesystem'),
     filesystem: z
       .strictObject({
         /** Blob root; defaults to `<dataDir>/blobs` when the config is resolved. */
         root: z.string().min(1).optional(),
       })
       .prefault({}),
+    /** Required when `driver` is `s3`. */
+    s3: s3Schema.optional(),
   })
-  .prefault({});
+  .prefault({})
+  .superRefine((storage, ctx) => {
+    if (storage.driver === 's3' && !storage.s3) {
+      ctx.addIssue({ code: 'custom', path: ['s3'], message: 'required when storage.driver is s3' });
+    }
+  });
 
 const authSchema = z
   .strictObject({
@@ -82,6 +125,18 @@ const uploadsSchema = z
   .strictObject({
     /** An upload session untouched this long is abandoned and reclaimed. */
     staleAfterSecs: z.int().min(1).default(86400),
+  })
+  .prefault({});
+
+/** Online garbage collection (`drydock gc`; docs/adr/0005-online-gc.md). */
+const gcSchema = z
+  .strictObject({
+    /** A blob committed or linked this recently is never collected (pushes in flight). */
+    graceSecs: z.int().min(0).default(3600),
+    /** An untagged manifest younger than this is kept, with its blobs. */
+    untaggedRetentionSecs: z.int().min(0).default(86400),
+    /** Blobs per sweep transaction and per storage batch delete (S3 DeleteObjects takes 1000). */
+    batchSize: z.int().min(1).max(1000).default(500),
   })
   .prefault({});
 
@@ -144,6 +199,7 @@ export const configSchema = z
     storage: storageSchema,
     auth: authSchema,
     uploads: uploadsSchema,
+    gc: gcSchema,
     log: logSchema,
     metrics: metricsSchema,
     /** Repositories created or updated at start, idempotently. */

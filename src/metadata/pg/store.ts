@@ -5,6 +5,7 @@ import { PgAccessTokens } from './access-tokens.js';
 import { PgAudit } from './audit.js';
 import { PgLeases } from './leases.js';
 import { PgBlobs } from './blobs.js';
+import { PgGc } from './gc.js';
 import { PgGroups } from './groups.js';
 import { PgManifests } from './manifests.js';
 import { PgPermissions } from './permissions.js';
@@ -34,6 +35,7 @@ export class PgMetadataStore implements MetadataStore {
   readonly leases: PgLeases;
   readonly settings: PgSettings;
   readonly promotions: PgPromotions;
+  readonly gc: PgGc;
 
   /** Takes over `db`: `close()` closes it. The schema must be migrated already. */
   constructor(private readonly db: Db) {
@@ -50,6 +52,7 @@ export class PgMetadataStore implements MetadataStore {
     this.leases = new PgLeases(db);
     this.settings = new PgSettings(db);
     this.promotions = new PgPromotions(db);
+    this.gc = new PgGc(db);
   }
 
   transaction<T>(fn: (tx: MetadataStore) => Promise<T>): Promise<T> {

@@ -33,6 +33,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'get', path: '/readyz', access: 'public', handler: system.readyz },
   { method: 'get', path: '/metrics', access: 'public', handler: system.metrics },
   { method: 'get', path: '/api/system/ping', access: 'public', handler: system.ping },
+  { method: 'get', path: '/api/system/protected-digests', access: 'manage', handler: system.protectedDigests },
   { method: 'get', path: '/api/repositories', access: 'authenticated', handler: repos.listRepositories },
   { method: 'get', path: '/api/repositories/:key', access: 'manage', handler: repos.getRepository },
   { method: 'put', path: '/api/repositories/:key', access: 'manage', json: true, handler: repos.createRepository },

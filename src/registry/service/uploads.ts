@@ -94,13 +94,31 @@ export class UploadService {
         await this.discard(rec, 'digest_invalid');
         throw new RegistryError('DIGEST_INVALID', `upload has digest ${actual}, not ${d.value}`, { expected: d.value, actual });
       }
-      const storageKey = await this.deps.driver.commitUpload(rec.driverState as UploadState, blobKey(d));
+      let duplicate: string | undefined;
       const blob = await this.deps.store.transaction(async (tx) => {
+        // The garbage collector's per-digest lock (docs/adr/0005-online-gc.md),
+        // held from writing the object until the row and link commit. The sweep
+        // deletes a blob's row and, later, its object each under this lock,
+        // re-checking first: so it either finished deleting before we write
+        // (we then write the object anew and insert a fresh row), or it waits
+        // and then finds our row (young, linked) and keeps the object. Without
+        // the lock, `commitUpload` could find the object still present (and keep
+        // it), and the sweep delete it right after.
+        await tx.lock(`blob:${d.value}`);
+        const storageKey = await this.deps.driver.commitUpload(rec.driverState as UploadState, blobKey(d));
         const b = await tx.blobs.put({ digest: d.value, size: rec.size, storageKey });
+        // A driver that commits in place (S3: the upload's own key) leaves a second copy
+        // when the blob existed already under another key: nothing references it.
+        if (b.storageKey !== storageKey) duplicate = storageKey;
+        // A re-pushed blob's row keeps its first created_at: restart its grace window.
+        await tx.gc.touch(d.value);
         await tx.blobs.link(rec.repoKey, rec.image, d.value);
         await tx.uploads.delete(rec.id);
         return b;
       });
+      if (duplicate) {
+        await this.deps.driver.delete([duplicate]).catch((err: unknown) => this.deps.log.warn({ err, key: duplicate }, 'could not remove a duplicate blob object'));
+      }
       this.hashers.delete(id);
       this.observe(rec, 'completed');
       return blob;

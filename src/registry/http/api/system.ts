@@ -37,3 +37,16 @@ export function ping() {
     res.type('text/plain').send('OK');
   };
 }
+
+/**
+ * GET /api/system/protected-digests (admin): the digests garbage collection never
+ * collects, as the operator recorded them from running Pods.
+ */
+export function protectedDigests(services: Services) {
+  return async (_req: Request, res: Response): Promise<void> => {
+    const rows = await services.store.gc.listProtected();
+    res.json({
+      digests: rows.map((r) => ({ digest: r.digest, reason: r.reason, pod: r.pod, recordedAt: r.recordedAt.toISOString() })),
+    });
+  };
+}
