@@ -1,10 +1,14 @@
 /**
  * Two registry processes (in-process servers with their own caches) sharing one
- * PostgreSQL database and one blob store, as two pods would; and a database
+ * PostgreSQL database and one s3rver bucket, as two pods would; and a database
  * restart in the middle of traffic.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { openMetadataStore } from '../../src/metadata/pg/store.js';
+import { startCncfRegistry } from '../helpers/cncf-registry.js';
+import { startCountingProxy } from '../helpers/counting-proxy.js';
+import { startS3rver, type TestS3rver } from '../helpers/s3rver.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
 import { pushImage, uniqueImage } from '../helpers/oci-client.js';
 import { createTestDatabase } from '../helpers/postgres.js';
@@ -13,8 +17,9 @@ import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('two processes on one database', () => {
+describe('two processes on one database and one S3 bucket', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let s3: TestS3rver;
   let storeA: MetadataStore;
   let storeB: MetadataStore;
   let a: TestRegistry;
@@ -22,17 +27,20 @@ describe('two processes on one database', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
+    s3 = await startS3rver();
     storeA = await openMetadataStore({ databaseUrl: db.url });
     storeB = await openMetadataStore({ databaseUrl: db.url });
-    const config = { database: { url: db.url } };
+    // Small parts, so the 3 MiB upload below really spans several multipart parts across the two processes.
+    const config = { database: { url: db.url }, storage: { driver: 's3', s3: { ...s3.settings, prefix: `pods-${randomUUID()}`, multipartPartSize: 5 * 1024 * 1024 } } };
     a = await startTestRegistry({ store: storeA, config });
-    b = await startTestRegistry({ store: storeB, dataDir: a.dataDir, config });
-  });
+    b = await startTestRegistry({ store: storeB, config });
+  }, 60_000);
   afterAll(async () => {
     await b?.close();
     await a?.close();
     await storeA?.close();
     await storeB?.close();
+    await s3?.close();
     await db?.drop();
   });
 
@@ -60,10 +68,41 @@ describe('two processes on one database', () => {
     expect(seenAfter).toBeLessThan(1000);
   });
 
+  it('a cold remote pull asked of both processes at once makes one upstream fetch', async () => {
+    const upstream = await startCncfRegistry();
+    const proxy = await startCountingProxy(upstream.url);
+    try {
+      const image = uniqueImage('cold');
+      const data = randomBytes(4 * 1024 * 1024);
+      const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+      // CNCF 2.8 takes a monolithic upload as POST then PUT with the body.
+      const started = await fetch(`${upstream.url}/v2/${image}/blobs/uploads/`, { method: 'POST' });
+      const loc = new URL(started.headers.get('location')!, upstream.url);
+      loc.searchParams.set('digest', digest);
+      expect((await fetch(loc, { method: 'PUT', body: new Uint8Array(data) })).status).toBe(201);
+      const created = await a.fetch('/api/repositories/shared-remote', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ rclass: 'remote', url: proxy.url }),
+      });
+      expect(created.status).toBe(200);
+      await sleep(1100);
+      proxy.reset();
+      const path = `/v2/shared-remote/${image}/blobs/${digest}`;
+      const got = await Promise.all([a, b, a, b].map(async (p) => createHash('sha256').update(Buffer.from(await (await p.fetch(path)).arrayBuffer())).digest('hex')));
+      for (const g of got) expect(`sha256:${g}`).toBe(digest);
+      const fetches = proxy.count('GET', `/v2/${image}/blobs/${digest}`);
+      console.log(`cold remote pull asked of two processes (4 clients): upstream blob GETs: ${fetches}`);
+      expect(fetches).toBe(1);
+    } finally {
+      await proxy.close();
+      await upstream.stop();
+    }
+  }, 60_000);
+
   it('a chunked upload alternating between the processes completes with the right digest', async () => {
     const data = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 251;
-    const { createHash } = await import('node:crypto');
     const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
     const start = await a.fetch('/v2/docker-local/alternating/blobs/uploads/', { method: 'POST' });
     const location = start.headers.get('location')!;

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { antMatch } from '../../core/ant-pattern.js';
 import type { RemoteRepositoryConfig } from '../../core/config/repository.js';
@@ -18,8 +17,6 @@ import { UpstreamDeniedError, UpstreamUnavailableError, type Upstream, type Upst
 /** Manifest lookups in progress in this process, by repository, image and reference. */
 const manifestFetches = new Map<string, Promise<ManifestRecord>>();
 
-/** This process, as the owner of fetch leases. */
-const PROCESS_ID = randomUUID();
 /** A fetch lease outlives any sane single blob download; a crashed owner's lease expires after it. */
 const FILL_LEASE_MS = 10 * 60_000;
 const LEASE_POLL_MS = 100;
@@ -35,6 +32,8 @@ export interface RemoteDeps {
   authorizer: Pick<Authorizer, 'can'>;
   upstream: Upstream;
   log: Logger;
+  /** This registry instance, as the owner of fetch leases shared with other processes. */
+  owner: string;
   /** Cache fills in progress in this process, shared by every remote repository: one upstream fetch per blob. */
   fills: Map<string, Promise<BlobRecord | undefined>>;
 }
@@ -161,7 +160,7 @@ export class RemoteRepository implements RepositoryBackend {
         return this.deps.blobs.open(this.key, image, digest, rangeHeader);
       }
       source = await this.fetchBlob(image, digest, ctx).catch(async (e: unknown) => {
-        await this.deps.store.leases.release(k, PROCESS_ID).catch(() => undefined);
+        await this.deps.store.leases.release(k, this.deps.owner).catch(() => undefined);
         throw e;
       });
     } catch (e) {
@@ -193,7 +192,7 @@ export class RemoteRepository implements RepositoryBackend {
       .catch(() => undefined)
       .finally(() => {
         this.deps.fills.delete(k);
-        return this.deps.store.leases.release(k, PROCESS_ID).catch(() => undefined);
+        return this.deps.store.leases.release(k, this.deps.owner).catch(() => undefined);
       });
     if (rangeHeader || source.size === undefined) {
       // A range (or an unknown length) is served from the cache once it is complete.
@@ -253,10 +252,10 @@ export class RemoteRepository implements RepositoryBackend {
   private async claim(key: string, image: string, digest: string): Promise<boolean> {
     const deadline = Date.now() + FILL_LEASE_MS;
     for (;;) {
-      if (await this.deps.store.leases.acquire(key, PROCESS_ID, FILL_LEASE_MS)) {
+      if (await this.deps.store.leases.acquire(key, this.deps.owner, FILL_LEASE_MS)) {
         // It may have landed between our cache miss and the lease.
         if (await this.deps.store.blobs.getLinked(this.key, image, digest)) {
-          await this.deps.store.leases.release(key, PROCESS_ID);
+          await this.deps.store.leases.release(key, this.deps.owner);
           return false;
         }
         return true;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { RemoteRepositoryConfig } from '../../core/config/repository.js';
 import { LruCache } from '../../core/lru.js';
 import type { Logger } from '../../core/log.js';
@@ -38,6 +39,8 @@ export class RepositoryResolver {
   /** Cache fills in progress, shared by every remote repository of this process. */
   private readonly fills = new Map<string, Promise<BlobRecord | undefined>>();
   private mirrors?: { at: number; remotes: RemoteRepositoryConfig[] };
+  /** Owner of this instance's fetch leases (one per registry instance, not per module: tests run several in a process). */
+  private readonly owner = randomUUID();
 
   constructor(private readonly deps: ResolverDeps) {
     this.cache = new LruCache(1000, deps.cacheTtlMs);
@@ -78,6 +81,7 @@ export class RepositoryResolver {
       case 'remote':
         return new RemoteRepository(config, {
           ...this.deps,
+          owner: this.owner,
           upstream: this.upstream(config),
           fills: this.fills,
         });
