@@ -42,7 +42,21 @@ export function htpasswdLine(user, pass) {
   return `${user}:${hash}`;
 }
 
-export function registryConfigYaml({ port, rootDir, htpasswdPath }) {
+export function registryConfigYaml({ port, rootDir, htpasswdPath, s3 }) {
+  // s3: { endpoint, bucket, region, accessKeyId, secretAccessKey } — distribution's s3 driver against an S3-compatible endpoint.
+  const storage = s3
+    ? [
+        '  s3:',
+        `    accesskey: ${s3.accessKeyId}`,
+        `    secretkey: ${s3.secretAccessKey}`,
+        `    region: ${s3.region}`,
+        `    regionendpoint: ${s3.endpoint}`,
+        `    bucket: ${s3.bucket}`,
+        '    secure: false',
+        '    v4auth: true',
+        '    rootdirectory: /cncf',
+      ]
+    : ['  filesystem:', `    rootdirectory: ${JSON.stringify(rootDir)}`];
   const lines = [
     'version: 0.1',
     'log:',
@@ -50,8 +64,7 @@ export function registryConfigYaml({ port, rootDir, htpasswdPath }) {
     '  accesslog:',
     '    disabled: true',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${JSON.stringify(rootDir)}`,
+    ...storage,
     '  cache:',
     '    blobdescriptor: inmemory',
     '  delete:',
@@ -97,10 +110,12 @@ async function launchOnce(opts) {
       await writeFile(htpasswdPath, htpasswdLine(opts.htpasswd.user, opts.htpasswd.pass) + '\n');
     }
     const configPath = join(dir, 'config.yml');
-    await writeFile(configPath, registryConfigYaml({ port, rootDir: join(dir, 'data'), htpasswdPath }));
+    await writeFile(configPath, registryConfigYaml({ port, rootDir: join(dir, 'data'), htpasswdPath, s3: opts.s3 }));
     const logPath = join(dir, 'registry.log');
     logFd = openSync(logPath, 'a');
-    child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', logFd, logFd] });
+    // The aws-sdk-go of distribution 2.8 panics on AWS_CA_BUNDLE with a custom transport: leave it out.
+    const { AWS_CA_BUNDLE: _bundle, ...env } = process.env;
+    child = spawn(REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', logFd, logFd], env });
     closeSync(logFd);
     logFd = -1;
     const spawned = child;

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCncfRegistry } from './cncf-registry.mjs';
+import { startS3rver } from './s3rver.mjs';
 import { freePort, procStatusKiB, resetPeakRss, stopChild, waitForHttp } from './proc.mjs';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -50,6 +51,50 @@ export const targets = {
     start: () => startDrydock({ name: 'drydock', databaseUrl: process.env.DRYDOCK_BENCH_DATABASE_URL }),
   },
 
+  'cncf-s3': {
+    description: 'CNCF distribution 2.8 with its s3 driver on an s3rver bucket, no auth',
+    async start() {
+      const s3 = await startS3rver('bench-cncf');
+      const reg = await startCncfRegistry({ s3: s3.settings }).catch(async (e) => {
+        await s3.close();
+        throw e;
+      });
+      return {
+        name: 'cncf-s3',
+        url: reg.url,
+        host: reg.host,
+        pid: reg.pid,
+        repoPrefix: '',
+        creds: null,
+        rssKiB: reg.rssKiB,
+        hwmKiB: reg.hwmKiB,
+        resetPeakRss: reg.resetPeakRss,
+        stop: async () => {
+          await reg.stop();
+          await s3.close();
+        },
+      };
+    },
+  },
+
+  'drydock-s3': {
+    description: 'drydock with blobs on an s3rver bucket (S3 driver), embedded database',
+    async start() {
+      const s3 = await startS3rver('bench-drydock');
+      const storage = { driver: 's3', s3: { ...s3.settings, prefix: 'bench' } };
+      const target = await startDrydock({ name: 'drydock-s3', config: { storage } }).catch(async (e) => {
+        await s3.close();
+        throw e;
+      });
+      const stop = target.stop;
+      target.stop = async () => {
+        await stop();
+        await s3.close();
+      };
+      return target;
+    },
+  },
+
   'drydock-pg': {
     description: 'drydock with a fresh database on the PostgreSQL server (DRYDOCK_BENCH_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres)',
     async start() {
@@ -78,7 +123,7 @@ export const targets = {
   },
 };
 
-async function startDrydock({ name, databaseUrl }) {
+async function startDrydock({ name, databaseUrl, config }) {
   // DRYDOCK_BENCH_CLI: benchmark another build of the CLI
   const cli = process.env.DRYDOCK_BENCH_CLI ?? join(REPO_ROOT, 'dist', 'cli.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found: run \`npm run build\` first (\`npm run bench\` does)`);
@@ -89,7 +134,8 @@ async function startDrydock({ name, databaseUrl }) {
     const cwd = join(dir, 'cwd');
     await mkdir(cwd);
     // Same log level as the CNCF baseline; found by drydock's config search in its cwd.
-    await writeFile(join(cwd, 'drydock.config.yaml'), 'log:\n  level: warn\n');
+    // JSON is YAML: the extra settings go in as they are.
+    await writeFile(join(cwd, 'drydock.config.yaml'), JSON.stringify({ log: { level: 'warn' }, ...(config ?? {}) }) + '\n');
     const env = Object.fromEntries(
       Object.entries(process.env).filter(([k]) => !k.startsWith('DRYDOCK_') && k !== 'DATABASE_URL'),
     );
