@@ -9,6 +9,7 @@ import type { MetadataStore } from '../metadata/store.js';
 import type { BlobDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/filesystem.js';
 import { S3Driver } from '../storage/s3.js';
+import { GcsDriver } from '../storage/gcs.js';
 import { InstrumentedDriver } from '../storage/instrumented.js';
 import { loadSigningKeys, TokenSigner } from './auth/tokens.js';
 import { bootstrap } from './bootstrap.js';
@@ -145,6 +146,11 @@ export function openDriver(config: Config): BlobDriver {
       const s3 = config.storage.s3;
       if (!s3) throw new Error('storage.s3 is required when storage.driver is s3');
       return new S3Driver({ ...s3, redirect: { ...s3.redirect } });
+    }
+    case 'gcs': {
+      const gcs = config.storage.gcs;
+      if (!gcs) throw new Error('storage.gcs is required when storage.driver is gcs');
+      return new GcsDriver({ ...gcs, redirect: { ...gcs.redirect } });
     }
   }
 }

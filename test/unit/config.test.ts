@@ -563,3 +563,34 @@ describe('storage.s3', () => {
     );
   });
 });
+
+describe('storage.gcs', () => {
+  it('fills the gcs defaults', async () => {
+    await write('drydock.config.yaml', 'storage: { driver: gcs, gcs: { bucket: reg } }\n');
+    const config = await loadConfig({ cwd: dir, env: {} });
+    expect(config.storage.driver).toBe('gcs');
+    expect(config.storage.gcs).toEqual({
+      bucket: 'reg',
+      prefix: '',
+      redirect: { mode: 'none', ttlSecs: 300 },
+      chunkSize: 8 * 1024 * 1024,
+    });
+  });
+
+  it('refuses a missing section, a chunk size off 256 KiB, cdn without a base URL and signed without a key', async () => {
+    await write('drydock.config.yaml', 'storage: { driver: gcs }\n');
+    expect((await loadError({ cwd: dir, env: {} })).problems).toEqual(['storage.gcs: required when storage.driver is gcs']);
+    await write('drydock.config.yaml', 'storage: { driver: gcs, gcs: { bucket: b, chunkSize: 300000, redirect: { mode: cdn }, bukket: x } }\n');
+    expect((await loadError({ cwd: dir, env: {} })).problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^storage\.gcs\.chunkSize: must be a multiple of 256 KiB/),
+        'storage.gcs.redirect.cdnBaseUrl: required when redirect.mode is cdn',
+        'storage.gcs.bukket: unknown field',
+      ]),
+    );
+    await write('drydock.config.yaml', 'storage: { driver: gcs, gcs: { bucket: b, redirect: { mode: signed } } }\n');
+    expect((await loadError({ cwd: dir, env: {} })).problems).toEqual([
+      'storage.gcs.keyFilename: required when redirect.mode is signed (signing needs a service-account key)',
+    ]);
+  });
+});

@@ -78,9 +78,46 @@ const s3Schema = z
     message: 'accessKeyId and secretAccessKey go together',
   });
 
+const gcsSchema = z
+  .strictObject({
+    bucket: z.string().min(1),
+    /** Absent: from the credentials or the environment. */
+    projectId: z.string().min(1).optional(),
+    /** Another JSON API endpoint (an emulator); the client then sends no credentials. Absent = Google. */
+    apiEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** Service-account key file; absent = Application Default Credentials (workload identity, metadata server). */
+    keyFilename: z.string().min(1).optional(),
+    /** Key prefix inside the bucket, so several registries can share one. */
+    prefix: z.string().default(''),
+    /** How blob GETs are answered: proxied (`none`), or 307 to a v4 signed URL or a CDN. */
+    redirect: z
+      .strictObject({
+        mode: z.enum(['none', 'signed', 'cdn']).default('none'),
+        ttlSecs: z.int().min(1).max(604800).default(300),
+        cdnBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+      })
+      .prefault({})
+      .refine((r) => r.mode !== 'cdn' || r.cdnBaseUrl !== undefined, { path: ['cdnBaseUrl'], message: 'required when redirect.mode is cdn' }),
+    /**
+     * Largest body written in one request (larger ones stream as a resumable upload)
+     * and largest upload-session part; also the memory one streamed write holds.
+     * A multiple of 256 KiB, as GCS requires of upload chunks.
+     */
+    chunkSize: z
+      .int()
+      .min(256 * 1024, { error: 'must be at least 256 KiB (262144)' })
+      .max(1024 * MiB)
+      .multipleOf(256 * 1024, { error: 'must be a multiple of 256 KiB (262144)' })
+      .default(8 * MiB),
+  })
+  .refine((g) => g.redirect.mode !== 'signed' || g.keyFilename !== undefined, {
+    path: ['keyFilename'],
+    message: 'required when redirect.mode is signed (signing needs a service-account key)',
+  });
+
 const storageSchema = z
   .strictObject({
-    driver: z.enum(['filesystem', 's3']).default('filesystem'),
+    driver: z.enum(['filesystem', 's3', 'gcs']).default('filesystem'),
     filesystem: z
       .strictObject({
         /** Blob root; defaults to `<dataDir>/blobs` when the config is resolved. */
@@ -89,11 +126,16 @@ const storageSchema = z
       .prefault({}),
     /** Required when `driver` is `s3`. */
     s3: s3Schema.optional(),
+    /** Required when `driver` is `gcs`. */
+    gcs: gcsSchema.optional(),
   })
   .prefault({})
   .superRefine((storage, ctx) => {
     if (storage.driver === 's3' && !storage.s3) {
       ctx.addIssue({ code: 'custom', path: ['s3'], message: 'required when storage.driver is s3' });
+    }
+    if (storage.driver === 'gcs' && !storage.gcs) {
+      ctx.addIssue({ code: 'custom', path: ['gcs'], message: 'required when storage.driver is gcs' });
     }
   });
 
