@@ -1,14 +1,11 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { StorageUnavailableError } from '../../src/storage/driver.js';
 import { S3Driver, type S3DriverOptions } from '../../src/storage/s3.js';
-import { MediaTypes, bytesOf, desc, ociManifest, pushBlob, putManifest, sha256, uniqueImage } from '../helpers/oci-client.js';
-import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
 import { startS3rver, type TestS3rver } from '../helpers/s3rver.js';
 import { describeBlobDriver, readAll, streamOf } from './blob-driver.js';
+import { describeRegistryOnStorage, exposeGc, memoryInUse } from './registry-on-storage.js';
 
 const MiB = 1024 * 1024;
 
@@ -197,78 +194,4 @@ describe('S3Driver specifics', () => {
     }));
 });
 
-describe('registry on s3 storage', () => {
-  let reg: TestRegistry;
-  beforeAll(async () => {
-    reg = await startTestRegistry({
-      config: { storage: { driver: 's3', s3: { ...s3.settings, prefix: `reg-${randomUUID()}`, multipartPartSize: 5 * MiB } } },
-    });
-  });
-  afterAll(async () => {
-    await reg?.close();
-  });
-
-  const image = (): string => `docker-local/${uniqueImage('s3')}`;
-
-  it('pushes and pulls a blob and a manifest', async () => {
-    const name = image();
-    const config = await pushBlob(reg, name, '{"architecture":"amd64","os":"linux"}');
-    const layer = await pushBlob(reg, name, randomBytes(200_000));
-    const manifest = ociManifest(desc(MediaTypes.ociConfig, config), [desc('application/vnd.oci.image.layer.v1.tar', layer)]);
-    expect((await putManifest(reg, name, '1.0', manifest)).status).toBe(201);
-
-    const m = await reg.fetch(`/v2/${name}/manifests/1.0`, { headers: { accept: MediaTypes.ociManifest } });
-    expect(m.status).toBe(200);
-    expect((await bytesOf(m)).equals(manifest)).toBe(true);
-    const b = await reg.fetch(`/v2/${name}/blobs/${layer.digest}`);
-    expect(b.status).toBe(200);
-    expect((await bytesOf(b)).equals(layer.data)).toBe(true);
-  });
-
-  it('accepts a chunked upload of 3 PATCHes spanning several parts', async () => {
-    const name = image();
-    const chunks = [randomBytes(3 * MiB), randomBytes(4 * MiB), randomBytes(3 * MiB + 17)];
-    const whole = Buffer.concat(chunks);
-    const start = await reg.fetch(`/v2/${name}/blobs/uploads/`, { method: 'POST' });
-    expect(start.status).toBe(202);
-    let location = start.headers.get('location')!;
-    let offset = 0;
-    for (const c of chunks) {
-      const r = await reg.fetch(location, {
-        method: 'PATCH',
-        body: c,
-        headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + c.length - 1}` },
-      });
-      expect(r.status).toBe(202);
-      offset += c.length;
-      expect(r.headers.get('range')).toBe(`0-${offset - 1}`);
-      location = r.headers.get('location')!;
-    }
-    const digest = sha256(whole);
-    const done = await reg.fetch(`${location}?digest=${digest}`, { method: 'PUT' });
-    expect(done.status).toBe(201);
-    const b = await reg.fetch(`/v2/${name}/blobs/${digest}`);
-    expect(b.status).toBe(200);
-    expect(b.headers.get('content-length')).toBe(String(whole.length));
-    expect((await bytesOf(b)).equals(whole)).toBe(true);
-    const ranged = await reg.fetch(`/v2/${name}/blobs/${digest}`, { headers: { range: `bytes=${5 * MiB - 3}-${5 * MiB + 2}` } });
-    expect(ranged.status).toBe(206);
-    expect((await bytesOf(ranged)).equals(whole.subarray(5 * MiB - 3, 5 * MiB + 3))).toBe(true);
-  });
-});
-
-function memoryInUse(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
-
-/** `gc()` without `--expose-gc` on the command line; undefined if the trick fails. */
-function exposeGc(): (() => void) | undefined {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+describeRegistryOnStorage('s3', () => ({ driver: 's3', s3: { ...s3.settings, prefix: `reg-${randomUUID()}`, multipartPartSize: 5 * MiB } }), [3, 4, 3]);
