@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../bench/proc.mjs';
+import { dockerCli } from '../helpers/docker-cli.js';
 import { startDrydock, stopAllDrydocks, type DrydockProcess } from '../helpers/drydock-process.js';
 import { buildImage, readBlob, type BuiltImage } from '../helpers/oci-layout.js';
 import { skopeo, skopeoCopy, skopeoInspectRaw, skopeoLogin } from '../helpers/skopeo.js';
@@ -30,21 +30,7 @@ function drydock(): DrydockProcess {
 
 const basicAuth = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-/** Runs the docker CLI with its own DOCKER_CONFIG; never rejects (the caller checks `code`). */
-async function docker(config: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('docker', args, {
-      env: { ...process.env, DOCKER_CONFIG: config, DOCKER_CLI_HINTS: 'false' },
-      input,
-      timeoutMs: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const message = (e as Error).message;
-    const code = /exit code (\d+)/.exec(message);
-    return { code: code ? Number(code[1]) : -1, stdout: '', stderr: message };
-  }
-}
+const docker = dockerCli;
 
 /** Whether `docker-local/<image>:<tag>` exists, asked as the admin. */
 async function tagExists(image: string, tag: string): Promise<boolean> {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../bench/proc.mjs';
+import { dockerCli } from '../helpers/docker-cli.js';
 import { startDrydock, stopAllDrydocks, type DrydockProcess } from '../helpers/drydock-process.js';
 import { buildImage, buildIndex, readBlob } from '../helpers/oci-layout.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
@@ -21,21 +21,8 @@ function drydock(): DrydockProcess {
   return dd;
 }
 
-/** Runs the docker CLI with the private DOCKER_CONFIG; never rejects (the caller checks `code`). */
-async function docker(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('docker', args, {
-      env: { ...process.env, DOCKER_CONFIG: dockerConfig, DOCKER_CLI_HINTS: 'false' },
-      input,
-      timeoutMs: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const message = (e as Error).message;
-    const code = /exit code (\d+)/.exec(message);
-    return { code: code ? Number(code[1]) : -1, stdout: '', stderr: message };
-  }
-}
+/** The docker CLI with this file's private DOCKER_CONFIG. */
+const docker = (args: string[], input?: string) => dockerCli(dockerConfig, args, input);
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'e2e-docker-'));

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../bench/proc.mjs';
+import { dockerCli } from '../helpers/docker-cli.js';
 import { startDrydock, stopAllDrydocks, type DrydockProcess } from '../helpers/drydock-process.js';
 import { buildImage } from '../helpers/oci-layout.js';
 import { skopeoCopy, skopeoInspectRaw } from '../helpers/skopeo.js';
@@ -24,21 +24,8 @@ function drydock(): DrydockProcess {
   return dd;
 }
 
-/** Runs the docker CLI with the private DOCKER_CONFIG; never rejects (the caller checks `code`). */
-async function docker(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('docker', args, {
-      env: { ...process.env, DOCKER_CONFIG: dockerConfig, DOCKER_CLI_HINTS: 'false' },
-      input,
-      timeoutMs: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const message = (e as Error).message;
-    const code = /exit code (\d+)/.exec(message);
-    return { code: code ? Number(code[1]) : -1, stdout: '', stderr: message };
-  }
-}
+/** The docker CLI with this file's private DOCKER_CONFIG. */
+const docker = (args: string[], input?: string) => dockerCli(dockerConfig, args, input);
 
 /** docker, asserting exit 0 (the output is in the failure message otherwise). */
 async function dockerOk(args: string[], input?: string): Promise<string> {
