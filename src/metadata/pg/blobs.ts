@@ -1,5 +1,6 @@
 import type { BlobRecord, BlobsStore } from '../store.js';
 import type { Db } from './db.js';
+import { deleteRow, missingRows } from './per-image.js';
 
 interface BlobRow {
   digest: string;
@@ -53,23 +54,11 @@ export class PgBlobs implements BlobsStore {
     return rows[0] && toRecord(rows[0]);
   }
 
-  async unlink(repoKey: string, image: string, digest: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      'DELETE FROM repository_blobs WHERE repo_key = $1 AND image = $2 AND digest = $3',
-      [repoKey, image, digest],
-    );
-    return rowCount > 0;
+  unlink(repoKey: string, image: string, digest: string): Promise<boolean> {
+    return deleteRow(this.db, 'repository_blobs', repoKey, image, digest);
   }
 
-  async missing(repoKey: string, image: string, digests: string[]): Promise<string[]> {
-    if (digests.length === 0) return [];
-    const { rows } = await this.db.query<{ digest: string }>(
-      `SELECT d.digest FROM unnest($3::text[]) WITH ORDINALITY AS d(digest, ord)
-       WHERE NOT EXISTS (
-         SELECT 1 FROM repository_blobs l WHERE l.repo_key = $1 AND l.image = $2 AND l.digest = d.digest)
-       GROUP BY d.digest ORDER BY min(d.ord)`,
-      [repoKey, image, digests],
-    );
-    return rows.map((r) => r.digest);
+  missing(repoKey: string, image: string, digests: string[]): Promise<string[]> {
+    return missingRows(this.db, 'repository_blobs', repoKey, image, digests);
   }
 }

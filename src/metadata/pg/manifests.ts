@@ -1,5 +1,6 @@
 import type { ManifestRecord, ManifestReference, ManifestsStore, ManifestSummary } from '../store.js';
 import type { Db } from './db.js';
+import { deleteRow, missingRows } from './per-image.js';
 
 interface ManifestRow {
   repo_key: string;
@@ -77,24 +78,12 @@ export class PgManifests implements ManifestsStore {
     });
   }
 
-  async delete(repoKey: string, image: string, digest: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      'DELETE FROM manifests WHERE repo_key = $1 AND image = $2 AND digest = $3',
-      [repoKey, image, digest],
-    );
-    return rowCount > 0;
+  delete(repoKey: string, image: string, digest: string): Promise<boolean> {
+    return deleteRow(this.db, 'manifests', repoKey, image, digest);
   }
 
-  async missing(repoKey: string, image: string, digests: string[]): Promise<string[]> {
-    if (digests.length === 0) return [];
-    const { rows } = await this.db.query<{ digest: string }>(
-      `SELECT d.digest FROM unnest($3::text[]) WITH ORDINALITY AS d(digest, ord)
-       WHERE NOT EXISTS (
-         SELECT 1 FROM manifests m WHERE m.repo_key = $1 AND m.image = $2 AND m.digest = d.digest)
-       GROUP BY d.digest ORDER BY min(d.ord)`,
-      [repoKey, image, digests],
-    );
-    return rows.map((r) => r.digest);
+  missing(repoKey: string, image: string, digests: string[]): Promise<string[]> {
+    return missingRows(this.db, 'manifests', repoKey, image, digests);
   }
 
   async referrers(repoKey: string, image: string, subject: string, artifactType?: string): Promise<ManifestSummary[]> {
