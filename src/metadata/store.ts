@@ -346,6 +346,20 @@ export interface PromotionRecord {
   copy: boolean;
 }
 
+/**
+ * A promotion run under an idempotency key (the operator's `Promotion`
+ * resource uid): recorded in the promotion's transaction, so the key is
+ * recorded exactly when the promotion committed.
+ */
+export interface PromotionRequestRecord {
+  requestId: string;
+  /** What the key was first used for, as JSON (the caller's normalized request). */
+  request: Record<string, unknown>;
+  /** What that promotion resolved, as JSON. */
+  result: Record<string, unknown>;
+  at: Date;
+}
+
 export interface PromotionsStore {
   /** Appends one promoted tag; resolves the stored record (id and `at` assigned by the database). */
   record(promotion: Omit<PromotionRecord, 'id' | 'at'>): Promise<PromotionRecord>;
@@ -354,6 +368,22 @@ export interface PromotionsStore {
    * transaction share `at`), at most `limit`, with ids below `before` when given.
    */
   list(repoKey: string, opts: { limit: number; before?: number }): Promise<PromotionRecord[]>;
+  /** The request recorded under `requestId` (by a committed transaction, or this one), if any. */
+  getRequest(requestId: string): Promise<PromotionRequestRecord | undefined>;
+  /**
+   * Only inside `transaction`: holds `requestId` until the transaction ends,
+   * first waiting while another transaction holds it; then resolves the
+   * request recorded under it, if any — one that transaction committed meanwhile
+   * included. Undefined means this transaction may run the request and
+   * `recordRequest` it; concurrent holders of one id run one after the other.
+   */
+  claimRequest(requestId: string): Promise<PromotionRequestRecord | undefined>;
+  /**
+   * Records a request and its result under `requestId` (in the transaction
+   * that claimed the id and made the promotion's writes). Resolves false, and
+   * changes nothing, when the id is already recorded.
+   */
+  recordRequest(input: Omit<PromotionRequestRecord, 'at'>): Promise<boolean>;
 }
 
 /** A digest the operator saw in a running Pod: never garbage-collected. */

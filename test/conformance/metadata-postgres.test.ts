@@ -109,6 +109,27 @@ describe('PostgreSQL specifics', () => {
     await Promise.all([a, b]);
   });
 
+  it('claims of different request ids, and a lock named like a request id, do not block each other', async () => {
+    let bHolds!: () => void;
+    const bClaimed = new Promise<void>((resolve) => (bHolds = resolve));
+    let cHolds!: () => void;
+    const cLocked = new Promise<void>((resolve) => (cHolds = resolve));
+    const a = store.transaction(async (tx) => {
+      await tx.promotions.claimRequest('uid-a');
+      // Would deadlock (and time out) if either waited for this claim.
+      await Promise.all([bClaimed, cLocked]);
+    });
+    const b = store.transaction(async (tx) => {
+      await tx.promotions.claimRequest('uid-b');
+      bHolds();
+    });
+    const c = store.transaction(async (tx) => {
+      await tx.lock('uid-a');
+      cHolds();
+    });
+    await Promise.all([a, b, c]);
+  });
+
   it('parses int8 as a number for its own pool only', async () => {
     const { rows } = await db.query<{ n: unknown }>('SELECT 9007199254740991::int8 AS n');
     expect(rows[0]!.n).toBe(Number.MAX_SAFE_INTEGER);

@@ -1412,6 +1412,117 @@ export function describeMetadataStore(
         await store.transaction((tx) => tx.promotions.record(promotion()));
         expect(await store.promotions.list('dev', { limit: 10 })).toHaveLength(1);
       });
+
+      describe('requests (idempotency keys)', () => {
+        const request = { sourceRepo: 'dev', targetRepo: 'prod', image: 'team/app', targetImage: 'team/app', tag: '1.0', targetTag: null, copy: false };
+        const result = { digest: digestOf('promoted'), tags: [{ tag: '1.0', targetTag: '1.0' }], manifests: [digestOf('promoted')], copy: false };
+
+        it('recordRequest round-trips request and result as JSON and assigns at; getRequest of an unknown id is undefined', async () => {
+          expect(await store.promotions.getRequest('uid-1')).toBeUndefined();
+          expect(await store.promotions.recordRequest({ requestId: 'uid-1', request, result })).toBe(true);
+          const stored = await store.promotions.getRequest('uid-1');
+          expect(stored).toEqual({ requestId: 'uid-1', request, result, at: expect.any(Date) });
+          expect(Math.abs(stored!.at.getTime() - Date.now())).toBeLessThan(60_000);
+          expect(await store.promotions.getRequest('uid-2')).toBeUndefined();
+        });
+
+        it('recordRequest of an id already recorded resolves false and keeps the first record', async () => {
+          expect(await store.promotions.recordRequest({ requestId: 'uid-1', request, result })).toBe(true);
+          const first = await store.promotions.getRequest('uid-1');
+          expect(await store.promotions.recordRequest({ requestId: 'uid-1', request: { other: true }, result: { other: true } })).toBe(false);
+          expect(await store.promotions.getRequest('uid-1')).toEqual(first);
+          // Inside a transaction too, without aborting it: its other writes commit.
+          await store.transaction(async (tx) => {
+            expect(await tx.promotions.recordRequest({ requestId: 'uid-1', request: {}, result: {} })).toBe(false);
+            await tx.settings.set('after', 1);
+          });
+          expect(await store.settings.get('after')).toBe(1);
+          expect(await store.promotions.getRequest('uid-1')).toEqual(first);
+        });
+
+        it('request ids compare byte-wise, exactly', async () => {
+          await store.promotions.recordRequest({ requestId: 'Uid-1', request, result });
+          expect(await store.promotions.getRequest('uid-1')).toBeUndefined();
+          expect(await store.promotions.getRequest('Uid-1 ')).toBeUndefined();
+          expect(await store.promotions.recordRequest({ requestId: 'uid-1', request, result })).toBe(true);
+        });
+
+        it('a record rolls back with its transaction and is visible inside it first', async () => {
+          await expect(
+            store.transaction(async (tx) => {
+              expect(await tx.promotions.claimRequest('uid-1')).toBeUndefined();
+              expect(await tx.promotions.recordRequest({ requestId: 'uid-1', request, result })).toBe(true);
+              expect(await tx.promotions.getRequest('uid-1')).toMatchObject({ requestId: 'uid-1', result });
+              throw new Error('boom');
+            }),
+          ).rejects.toThrow('boom');
+          expect(await store.promotions.getRequest('uid-1')).toBeUndefined();
+          // The rolled-back claim left nothing behind: the id can be claimed and recorded.
+          await store.transaction(async (tx) => {
+            expect(await tx.promotions.claimRequest('uid-1')).toBeUndefined();
+            expect(await tx.promotions.recordRequest({ requestId: 'uid-1', request, result })).toBe(true);
+          });
+          expect(await store.promotions.getRequest('uid-1')).toMatchObject({ requestId: 'uid-1', request, result });
+        });
+
+        it('claimRequest resolves the recorded request, and is refused outside a transaction', async () => {
+          await store.promotions.recordRequest({ requestId: 'uid-1', request, result });
+          expect(await store.transaction((tx) => tx.promotions.claimRequest('uid-1'))).toMatchObject({ requestId: 'uid-1', request, result });
+          expect(await store.transaction((tx) => tx.promotions.claimRequest('uid-2'))).toBeUndefined();
+          await expect(store.promotions.claimRequest('uid-1')).rejects.toThrow(/inside transaction/);
+        });
+
+        it('a second claim of one id waits for the first transaction and then sees what it committed', async () => {
+          let release!: () => void;
+          const holding = new Promise<void>((resolve) => (release = resolve));
+          let claimed!: () => void;
+          const firstClaimed = new Promise<void>((resolve) => (claimed = resolve));
+          const order: string[] = [];
+          const first = store.transaction(async (tx) => {
+            expect(await tx.promotions.claimRequest('uid-1')).toBeUndefined();
+            claimed();
+            await holding;
+            await tx.promotions.recordRequest({ requestId: 'uid-1', request, result });
+            order.push('first records');
+          });
+          await firstClaimed;
+          const second = store.transaction(async (tx) => {
+            const seen = await tx.promotions.claimRequest('uid-1');
+            order.push('second claims');
+            return seen;
+          });
+          // Give the second a chance to get past its claim (it must not).
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          release();
+          await first;
+          expect(await second).toMatchObject({ requestId: 'uid-1', request, result });
+          expect(order).toEqual(['first records', 'second claims']);
+        });
+
+        it('a second claim after the first transaction rolled back finds nothing and may record', async () => {
+          let release!: () => void;
+          const holding = new Promise<void>((resolve) => (release = resolve));
+          let claimed!: () => void;
+          const firstClaimed = new Promise<void>((resolve) => (claimed = resolve));
+          const first = store.transaction(async (tx) => {
+            await tx.promotions.claimRequest('uid-1');
+            await tx.promotions.recordRequest({ requestId: 'uid-1', request, result: { failed: 'later' } });
+            claimed();
+            await holding;
+            throw new Error('promotion failed');
+          });
+          await firstClaimed;
+          const second = store.transaction(async (tx) => {
+            const seen = await tx.promotions.claimRequest('uid-1');
+            const recorded = await tx.promotions.recordRequest({ requestId: 'uid-1', request, result });
+            return { seen, recorded };
+          });
+          release();
+          await expect(first).rejects.toThrow('promotion failed');
+          expect(await second).toEqual({ seen: undefined, recorded: true });
+          expect(await store.promotions.getRequest('uid-1')).toMatchObject({ result });
+        });
+      });
     });
 
     // ---- transactions and locks -----------------------------------------------------

@@ -1,4 +1,4 @@
-import type { PromotionRecord, PromotionsStore } from '../store.js';
+import type { PromotionRecord, PromotionRequestRecord, PromotionsStore } from '../store.js';
 import type { Db } from './db.js';
 
 interface PromotionRow {
@@ -33,6 +33,17 @@ function toRecord(r: PromotionRow): PromotionRecord {
   };
 }
 
+interface RequestRow {
+  request_id: string;
+  request: Record<string, unknown>;
+  result: Record<string, unknown>;
+  at: Date;
+}
+
+function toRequestRecord(r: RequestRow): PromotionRequestRecord {
+  return { requestId: r.request_id, request: r.request, result: r.result, at: r.at };
+}
+
 /** The promotion history; ids (bigserial) give its order. */
 export class PgPromotions implements PromotionsStore {
   constructor(private readonly db: Db) {}
@@ -59,5 +70,33 @@ export class PgPromotions implements PromotionsStore {
       [repoKey, opts.before ?? null, opts.limit],
     );
     return rows.map(toRecord);
+  }
+
+  async getRequest(requestId: string): Promise<PromotionRequestRecord | undefined> {
+    const { rows } = await this.db.query<RequestRow>('SELECT request_id, request, result, at FROM promotion_requests WHERE request_id = $1', [requestId]);
+    return rows.length === 0 ? undefined : toRequestRecord(rows[0]!);
+  }
+
+  async claimRequest(requestId: string): Promise<PromotionRequestRecord | undefined> {
+    // Outside a transaction the lock would be gone before the promotion starts.
+    if (!this.db.inTransaction) throw new Error('claimRequest() is only valid inside transaction()');
+    // A lock rather than an early placeholder row: the row is written once,
+    // complete, and nothing can commit a claim without its result. Two-key
+    // form: a keyspace apart from MetadataStore.lock(name)'s one-key locks,
+    // and a first key apart from the migrations' ('drydock'), so no request
+    // id can collide with a lock name.
+    await this.db.query("SELECT 1 FROM pg_advisory_xact_lock(hashtext('promotion_requests'), hashtext($1))", [requestId]);
+    // A new statement after the wait: under READ COMMITTED it sees what the
+    // previous holder committed.
+    return this.getRequest(requestId);
+  }
+
+  async recordRequest(input: Omit<PromotionRequestRecord, 'at'>): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `INSERT INTO promotion_requests (request_id, request, result) VALUES ($1, $2::jsonb, $3::jsonb)
+       ON CONFLICT (request_id) DO NOTHING`,
+      [input.requestId, JSON.stringify(input.request), JSON.stringify(input.result)],
+    );
+    return rowCount === 1;
   }
 }

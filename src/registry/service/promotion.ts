@@ -4,7 +4,7 @@ import { RegistryError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { parseManifest, type Descriptor } from '../../core/oci/manifest.js';
 import { isValidImageName, isValidTag } from '../../core/oci/reference.js';
-import type { ManifestRecord, ManifestReference, MetadataStore, PromotionRecord } from '../../metadata/store.js';
+import type { ManifestRecord, ManifestReference, MetadataStore, PromotionRecord, PromotionRequestRecord } from '../../metadata/store.js';
 import type { Action, Identity, Resource } from '../auth/identity.js';
 import type { AuditLog } from './audit.js';
 import { platformTagsFor } from './platform-tags.js';
@@ -60,6 +60,14 @@ export function parsePromoteBody(body: unknown): z.output<typeof promoteBodySche
 export interface PromotionContext {
   identity: Identity;
   clientIp?: string | null;
+  /**
+   * An idempotency key (the operator passes its `Promotion` resource's
+   * `metadata.uid`), 1-256 characters: the promotion runs at most once under
+   * it. A call with a key already recorded resolves the recorded result and
+   * changes nothing; with the same key but another request it is a CONFLICT.
+   * A failed promotion records nothing, so a retry runs it.
+   */
+  requestId?: string;
 }
 
 export interface PromotedTag {
@@ -103,6 +111,17 @@ interface Plan {
   sourceTags: Map<string, string>;
 }
 
+/** A request with its defaults applied, as recorded under a request id (JSON). */
+interface RequestKey {
+  sourceRepo: string;
+  targetRepo: string;
+  image: string;
+  targetImage: string;
+  tag: string | null;
+  targetTag: string | null;
+  copy: boolean;
+}
+
 interface Sides {
   source: LocalRepositoryConfig;
   target: LocalRepositoryConfig;
@@ -121,6 +140,9 @@ export class PromotionService {
    * source (and delete, for a move), write on the target (and delete where a
    * target tag is re-pointed). Unknown image or tag: 404, nothing changed. Any
    * failure rolls everything back. Each promoted tag is recorded, and audited.
+   * With `ctx.requestId`, runs at most once under that id (see PromotionContext):
+   * the id is recorded in the promotion's transaction, so a caller that lost the
+   * answer (crashed after the commit) gets the same result by asking again.
    */
   async promote(request: PromotionRequest, ctx: PromotionContext): Promise<PromotionResult> {
     const req = parse(promotionRequestSchema, request);
@@ -130,12 +152,22 @@ export class PromotionService {
     const tag = req.tag ?? undefined;
     const targetTag = req.targetTag ?? tag;
     const what = `${req.sourceRepo}/${image}${tag ? `:${tag}` : ''}`;
+    const requestId = ctx.requestId;
+    if (requestId !== undefined && (requestId.length === 0 || requestId.length > 256)) {
+      throw new RegistryError('BAD_REQUEST', 'a promotion request id must be 1-256 characters');
+    }
+    const asked: RequestKey = { sourceRepo: req.sourceRepo, targetRepo: req.targetRepo, image, targetImage, tag: tag ?? null, targetTag: targetTag ?? null, copy };
     try {
       // Rights on what the request names come first, so that the answer never
-      // tells a caller without them whether the image or repository exists.
+      // tells a caller without them whether the image or repository exists
+      // (nor, under a request id, what an earlier promotion did).
       await this.require(ctx, 'read', { repoKey: req.sourceRepo, image, leaf: tag });
       if (!copy) await this.require(ctx, 'delete', { repoKey: req.sourceRepo, image, leaf: tag });
       await this.require(ctx, 'write', { repoKey: req.targetRepo, image: targetImage, leaf: targetTag });
+      if (requestId !== undefined) {
+        const done = await this.deps.store.promotions.getRequest(requestId);
+        if (done) return this.replay(done, asked);
+      }
       const source = await this.local(req.sourceRepo, 'source');
       const target = await this.deploymentTarget(req.targetRepo, targetImage, targetTag, ctx);
       if (source.key === target.key && image === targetImage && (tag === undefined || tag === targetTag)) {
@@ -154,10 +186,26 @@ export class PromotionService {
         mayRepoint.set(t, await this.deps.authorizer.can(ctx.identity, 'delete', { repoKey: target.key, image: targetImage, leaf: t }));
       }
 
-      const result = await this.deps.store.transaction((tx) => this.apply(tx, sides, plan, mayRepoint, ctx));
+      const outcome = await this.deps.store.transaction(async (tx): Promise<{ result: PromotionResult } | { done: PromotionRequestRecord }> => {
+        if (requestId !== undefined) {
+          // First, before the image locks: a concurrent call with this id waits
+          // here until this transaction ends, then finds the result recorded
+          // (rather than finding a moved tag gone and failing).
+          const done = await tx.promotions.claimRequest(requestId);
+          if (done) return { done };
+        }
+        const result = await this.apply(tx, sides, plan, mayRepoint, ctx);
+        // In the promotion's transaction: the id is recorded exactly when the promotion commits.
+        if (requestId !== undefined && !(await tx.promotions.recordRequest({ requestId, request: { ...asked }, result: { ...result } }))) {
+          throw new Error(`promotion request ${requestId} was recorded while this transaction held its claim`);
+        }
+        return { result };
+      });
+      if ('done' in outcome) return this.replay(outcome.done, asked);
+      const { result } = outcome;
       this.deps.onChange(source.key);
       this.deps.onChange(target.key);
-      this.deps.log.info({ repo: source.key, image, target: target.key, targetImage, copy, digest: result.digest }, 'promoted');
+      this.deps.log.info({ repo: source.key, image, target: target.key, targetImage, copy, digest: result.digest, requestId }, 'promoted');
       return result;
     } catch (e) {
       if (e instanceof RegistryError && (e.code === 'DENIED' || e.code === 'UNAUTHORIZED')) {
@@ -169,9 +217,32 @@ export class PromotionService {
           clientIp: ctx.clientIp,
           details: { targetRepo: req.targetRepo, targetImage, copy },
         });
+        throw e;
+      }
+      if (requestId !== undefined) {
+        // A concurrent call with this id may have committed between this
+        // call's first look and its own claim, changing what this call read
+        // (a move takes the source tag away): that promotion is the answer.
+        const done = await this.deps.store.promotions.getRequest(requestId).catch(() => undefined);
+        if (done) return this.replay(done, asked);
       }
       throw e;
     }
+  }
+
+  /** The recorded answer to a request id used again: its result, if it names the same promotion. */
+  private replay(done: PromotionRequestRecord, asked: RequestKey): PromotionResult {
+    const keys = Object.keys(asked) as Array<keyof RequestKey>;
+    const differing = keys.filter((k) => done.request[k] !== asked[k]);
+    if (differing.length > 0) {
+      throw new RegistryError('CONFLICT', `promotion request ${done.requestId} was already used for another promotion (differing in ${differing.join(', ')}); a request id names one promotion`, {
+        requestId: done.requestId,
+        differing,
+      });
+    }
+    this.deps.log.info({ requestId: done.requestId, recordedAt: done.at }, 'promotion request already done; resolving its recorded result');
+    // Written by this service from a PromotionResult in the promotion's transaction.
+    return done.result as unknown as PromotionResult;
   }
 
   /**
@@ -199,7 +270,8 @@ export class PromotionService {
     for (const name of [...new Set([imageTagsLock(source.key, image), imageTagsLock(target.key, targetImage)])].sort()) await tx.lock(name);
     const plan = await this.plan(tx, sides);
     if (fingerprint(plan) !== fingerprint(planned)) {
-      throw new RegistryError('CONFLICT', `${source.key}/${image} changed while the promotion was being prepared; nothing was promoted, try again`);
+      // `retry` tells callers that retry on their own (the operator) that this one passes.
+      throw new RegistryError('CONFLICT', `${source.key}/${image} changed while the promotion was being prepared; nothing was promoted, try again`, { retry: true });
     }
 
     for (const [tag, next] of plan.targetTags) {
@@ -250,7 +322,14 @@ export class PromotionService {
       target: `${source.key}/${image}${sides.tag ? `:${sides.tag}` : ''}`,
       outcome: 'success',
       clientIp: ctx.clientIp ?? null,
-      details: { targetRepo: target.key, targetImage, copy, digest, tags: plan.promoted.map((p) => `${p.tag}→${p.targetTag}`) },
+      details: {
+        targetRepo: target.key,
+        targetImage,
+        copy,
+        digest,
+        tags: plan.promoted.map((p) => `${p.tag}→${p.targetTag}`),
+        ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
+      },
     });
     return {
       sourceRepo: source.key,
