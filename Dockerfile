@@ -1,4 +1,6 @@
-# One image for every drydock command (serve, migrate; later operator and gc).
+# One image for every drydock command: the registry (`serve`, the default), the
+# Kubernetes operator (`operator`), garbage collection (`gc`) and `migrate`; the
+# manifests pick the command with `args`.
 FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -16,7 +18,8 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/src/metadata/migrations ./src/metadata/migrations
 COPY package.json ./
 RUN mkdir -p /var/lib/drydock && chown node:node /var/lib/drydock
-USER node
+# Numeric (node = 1000): the kubelet can only verify runAsNonRoot on a UID.
+USER 1000:1000
 EXPOSE 5000
 ENTRYPOINT ["node", "dist/cli.js"]
 CMD ["serve"]
