@@ -8,11 +8,15 @@ import { createMetrics } from './core/metrics.js';
 import { openMetadataStore } from './metadata/pg/store.js';
 import { GarbageCollector } from './registry/service/gc.js';
 import { UploadService } from './registry/service/uploads.js';
+import { parseNamespaces, podNamespace, startOperator } from './operator/main.js';
 
 const USAGE = `usage: drydock <command>
 
 commands:
   serve     run the registry (default)
+  operator  reconcile DockerRepository and Promotion resources (SPEC §8):
+            KUBECONFIG (or in-cluster), DATABASE_URL, DRYDOCK_WATCH_NAMESPACES,
+            DRYDOCK_NAMESPACE, DRYDOCK_OPERATOR_PORT (default 8080)
   migrate   apply database migrations and exit
   gc        collect unreferenced blobs online and print a JSON summary
             [--dry-run] [--grace <secs>] [--batch <n>] [--rate <blobs/s>]
@@ -41,18 +45,28 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const running = await startServer({ config, log });
-      const stop = (signal: string) => {
-        log.info({ signal }, 'shutting down');
-        running.close().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            log.error({ err }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      closeOnSignals(running, log);
+      return -1;
+    }
+    case 'operator': {
+      const portText = process.env.DRYDOCK_OPERATOR_PORT ?? '8080';
+      if (!/^\d+$/.test(portText) || Number(portText) > 65535) {
+        console.error(`DRYDOCK_OPERATOR_PORT: not a port number: ${JSON.stringify(portText)}`);
+        return 2;
+      }
+      if (!config.database.url) {
+        console.error('drydock operator writes to the database the registry pods use: set DATABASE_URL');
+        return 2;
+      }
+      const running = await startOperator({
+        config,
+        log,
+        namespaces: parseNamespaces(process.env.DRYDOCK_WATCH_NAMESPACES),
+        leaseNamespace: process.env.DRYDOCK_NAMESPACE || podNamespace() || 'drydock',
+        port: Number(portText),
+        identity: process.env.POD_NAME || undefined,
+      });
+      closeOnSignals(running, log);
       return -1;
     }
     case 'migrate': {
@@ -102,6 +116,22 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown command: ${command}\n\n${USAGE}`);
       return 2;
   }
+}
+
+/** SIGTERM (Kubernetes) or SIGINT (a terminal): finish what is in flight, then exit. */
+function closeOnSignals(running: { close(): Promise<void> }, log: ReturnType<typeof createLogger>): void {
+  const stop = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }
 
 interface GcFlags {

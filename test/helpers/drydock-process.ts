@@ -33,6 +33,10 @@ const DRYDOCK_ENV = [
   'DRYDOCK_BASE_URL',
   'DRYDOCK_LOG_LEVEL',
   'DATABASE_URL',
+  'DRYDOCK_OPERATOR_PORT',
+  'DRYDOCK_WATCH_NAMESPACES',
+  'DRYDOCK_NAMESPACE',
+  'KUBECONFIG',
 ];
 
 /** Marker of the one-time console message with the generated admin password (src/registry/bootstrap.ts). */
@@ -186,6 +190,61 @@ export async function startDrydock(opts: StartDrydockOptions = {}): Promise<Dryd
   proc.creds = `admin:${proc.adminPassword}`;
   proc.authorization = basic('admin', proc.adminPassword);
   return proc;
+}
+
+export interface OperatorProcess {
+  /** `http://127.0.0.1:PORT` of its `/metrics` and `/healthz`. */
+  url: string;
+  child: ChildProcess;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/**
+ * Starts `node dist/cli.js operator` against the Kubernetes API named by
+ * `kubeconfig` and the registry database `databaseUrl`; resolves once its
+ * `/healthz` answers.
+ */
+export async function startDrydockOperator(opts: { kubeconfig: string; databaseUrl: string; env?: Record<string, string> }): Promise<OperatorProcess> {
+  const cwd = await mkdtemp(join(tmpdir(), 'drydock-operator-'));
+  const port = await freePort();
+  const env: Record<string, string> = {
+    KUBECONFIG: opts.kubeconfig,
+    DATABASE_URL: opts.databaseUrl,
+    DRYDOCK_OPERATOR_PORT: String(port),
+    DRYDOCK_NAMESPACE: 'drydock',
+    DRYDOCK_DATA_DIR: join(cwd, 'data'),
+    ...opts.env,
+  };
+  const child = spawn(process.execPath, [DRYDOCK_CLI, 'operator'], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on('data', (c: Buffer) => out.push(c));
+  child.stderr!.on('data', (c: Buffer) => err.push(c));
+  const stdout = () => Buffer.concat(out).toString('utf8');
+  const stderr = () => Buffer.concat(err).toString('utf8');
+  let stopping: Promise<number | null> | undefined;
+  const stop = (signal: NodeJS.Signals = 'SIGTERM') =>
+    (stopping ??= (async () => {
+      const exited = new Promise<number | null>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+        else child.once('exit', (code) => resolve(code));
+      });
+      if (signal === 'SIGTERM') await stopChild(child, 10_000);
+      else child.kill(signal);
+      const code = await exited;
+      await rm(cwd, { recursive: true, force: true });
+      return code;
+    })());
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/healthz`, { statuses: [200], timeoutMs: 30_000, child, describe: 'drydock operator' });
+  } catch (e) {
+    await stop('SIGKILL');
+    throw new Error(`${(e as Error).message}\n--- operator stdout ---\n${stdout()}\n--- operator stderr ---\n${stderr()}`, { cause: e });
+  }
+  return { url, child, stop, stdout, stderr };
 }
 
 /** Stops every drydock process started by this module that is still running (for afterAll). */

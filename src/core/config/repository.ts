@@ -46,6 +46,12 @@ const common = {
   dockerApiVersion: z.literal('V2').optional(),
   /** Serve this repository at the root of its own port as well (the "port method"). */
   port: portSchema.optional(),
+  /**
+   * Artifactory's switch for a repository taken out of service: it resolves
+   * nothing and accepts nothing, but keeps its content (a `DockerRepository`
+   * deleted with `deletionPolicy: Retain` leaves its repository so).
+   */
+  blackedOut: z.boolean().optional(),
 };
 
 export const localRepositorySchema = z.strictObject({

@@ -46,12 +46,14 @@ export class RepositoryResolver {
     this.cache = new LruCache(1000, deps.cacheTtlMs);
   }
 
-  /** The backend for `key`, or undefined when no such repository exists. */
+  /** The backend for `key`, or undefined when no such repository exists or it is blacked out. */
   async get(key: string): Promise<RepositoryBackend | undefined> {
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit ?? undefined;
     const rec = await this.deps.store.repositories.get(key);
-    const backend = rec ? this.build(toConfig(rec)) : null;
+    const config = rec ? toConfig(rec) : undefined;
+    // A blacked-out repository serves nothing, alone or as a virtual repository's member.
+    const backend = config && !config.blackedOut ? this.build(config) : null;
     this.cache.set(key, backend);
     return backend ?? undefined;
   }

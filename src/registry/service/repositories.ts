@@ -19,6 +19,18 @@ export const DEFAULT_REPOSITORIES: ReadonlyArray<Record<string, unknown>> = [
 
 const DEFAULTS_MARKER = 'bootstrap.defaultRepositories';
 
+/** How the operator writes the repositories its resources declare. */
+export interface RepositoryWriteOptions {
+  /** The `namespace/name` of the DockerRepository resource writing; only it may change the repository. */
+  managedBy?: string;
+  /** Write even though another resource is recorded as manager (it no longer exists, or lost the key). */
+  takeOver?: boolean;
+  /** Replace the whole configuration instead of merging the body into it. */
+  replace?: boolean;
+  /** Record no manager any more (the resource is gone, the repository stays). */
+  release?: boolean;
+}
+
 /** What GET /api/repositories/<key> shows instead of an upstream password. */
 export const PASSWORD_MASK = '************';
 
@@ -68,6 +80,12 @@ export class RepositoryService {
     return this.deps.store.repositories.get(key);
   }
 
+  /** The stored configuration with the upstream password in clear, and who manages it (the operator compares these). */
+  async current(key: string): Promise<{ config: RepositoryConfig; managedBy: string | null } | undefined> {
+    const rec = await this.deps.store.repositories.get(key);
+    return rec ? { config: this.opened(toConfig(rec)), managedBy: rec.managedBy } : undefined;
+  }
+
   /** Creates a repository from an Artifactory-shaped body; the URL key wins when the body has none. */
   async create(key: string, body: unknown, opts: { managedBy?: string } = {}): Promise<RepositoryConfig> {
     const config = this.sealed(validate(key, withKey(key, body)));
@@ -84,23 +102,23 @@ export class RepositoryService {
    * Updates a repository: the body's fields replace the stored ones (Artifactory's
    * partial update); the class cannot change. A managed repository is read-only here.
    */
-  async update(key: string, body: unknown, opts: { managedBy?: string } = {}): Promise<RepositoryConfig> {
+  async update(key: string, body: unknown, opts: RepositoryWriteOptions = {}): Promise<RepositoryConfig> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new RegistryError('BAD_REQUEST', 'the body must be a JSON object');
     }
     return this.deps.store.transaction(async (tx) => {
       const rec = await tx.repositories.get(key);
       if (!rec) throw new RegistryError('NOT_FOUND', `repository '${key}' does not exist`);
-      this.assertWritable(rec, opts.managedBy);
+      if (!opts.takeOver) this.assertWritable(rec, opts.managedBy);
       const patch = withKey(key, body) as Record<string, unknown>;
       // Checked before merging: validated against the other class's schema, the stored
       // fields would be reported as unknown instead of the actual problem.
       if (patch.rclass !== undefined && patch.rclass !== rec.rclass) {
         throw new RegistryError('BAD_REQUEST', `rclass cannot change (repository '${key}' is ${rec.rclass})`);
       }
-      const config = this.sealed(validate(key, { ...rec.config, ...patch }), toConfig(rec));
+      const config = this.sealed(validate(key, opts.replace ? patch : { ...rec.config, ...patch }), toConfig(rec));
       await this.checkMembers(config, tx);
-      await tx.repositories.update({ key, rclass: config.rclass, config, managedBy: opts.managedBy ?? rec.managedBy });
+      await tx.repositories.update({ key, rclass: config.rclass, config, managedBy: opts.release ? null : (opts.managedBy ?? rec.managedBy) });
       this.deps.onChange?.(key);
       return config;
     });
