@@ -51,6 +51,8 @@ export interface RepositoryObservation {
   secret?: Record<string, string> | null;
   /** Access targets this resource wrote earlier, by name. */
   access: Array<{ name: string; target: Record<string, unknown> }>;
+  /** Keys of other repositories this resource still manages (its `spec.key` changed). */
+  orphans?: string[];
   imageCount?: number;
   /** How clients reach drydock (`scheme://host[:port]`). */
   baseUrl: string;
@@ -191,9 +193,15 @@ export function reconcileDockerRepository(resource: DockerRepositoryResource, ob
   const ownsStored = observed.stored?.managedBy === me;
   const generation = resource.metadata.generation;
 
+  // A key given up by an edit of spec.key is released as Retain would: an edit never deletes images.
+  const releases: RepositoryAction[] = (observed.orphans ?? []).flatMap((orphan) => [
+    { kind: 'retainRepository', key: orphan } as const,
+    { kind: 'event', type: 'Normal', reason: 'Released', message: `repository '${orphan}' (the former key) kept with its images and blacked out` } as const,
+  ]);
+
   if (resource.metadata.deletionTimestamp) {
     if (!hasFinalizer(resource)) return { actions: [] };
-    const actions: RepositoryAction[] = observed.access.map((a) => ({ kind: 'deleteAccess', name: a.name }) as const);
+    const actions: RepositoryAction[] = [...releases, ...observed.access.map((a) => ({ kind: 'deleteAccess', name: a.name }) as const)];
     if (ownsStored) {
       const policy = (resource.spec as { deletionPolicy?: string } | undefined)?.deletionPolicy === 'Delete' ? 'Delete' : 'Retain';
       if (policy === 'Delete') {
@@ -210,6 +218,7 @@ export function reconcileDockerRepository(resource: DockerRepositoryResource, ob
 
   const actions: RepositoryAction[] = [];
   if (!hasFinalizer(resource)) actions.push({ kind: 'addFinalizer' });
+  actions.push(...releases);
   const status = (conditions: ConditionInput[], extra: Partial<DockerRepositoryStatus> = {}): DockerRepositoryStatus => ({
     ...(resource.status ?? {}),
     ...extra,

@@ -105,7 +105,8 @@ export class RepositoryController {
     const access = (await store.permissions.list()).filter((p) => p.name.startsWith(prefix)).map((p) => ({ name: p.name, target: p.target }));
     const imageCount =
       stored && stored.config.rclass !== 'virtual' && stored.managedBy === managerOf(resource) ? (await store.manifests.imageStats(repoKey)).length : undefined;
-    return { stored, rivals, managerExists, secret, access, imageCount, baseUrl: this.deps.baseUrl };
+    const orphans = (await store.repositories.list()).filter((r) => r.managedBy === managerOf(resource) && r.key !== repoKey).map((r) => r.key);
+    return { stored, rivals, managerExists, secret, access, imageCount, orphans, baseUrl: this.deps.baseUrl };
   }
 
   private async reconcileOnce(key: string): Promise<WorkResult | void> {

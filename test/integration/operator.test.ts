@@ -195,6 +195,17 @@ describe('DockerRepository', () => {
     expect(eventsFor('team-a', 'keep').map((e) => e.reason)).toContain('Retained');
   });
 
+  it('releases the former key when spec.key is edited', async () => {
+    kube.create(repoResource('team-a', 'movable', { type: 'local', key: 'old-key' }));
+    await ready('team-a', 'movable');
+    kube.patch({ ...DR, namespace: 'team-a', name: 'movable' }, { spec: { key: 'new-key' } });
+    await ready('team-a', 'movable', 2);
+    await waitFor('old key released', async () => (await reg.running.services.repositories.current('old-key'))?.managedBy === null);
+    expect((await reg.running.services.repositories.current('old-key'))?.config).toMatchObject({ blackedOut: true });
+    expect((await reg.running.services.repositories.current('new-key'))?.managedBy).toBe('team-a/movable');
+    expect((getRepo('team-a', 'movable')?.status as { url?: string }).url).toBe('registry.example.com/new-key');
+  });
+
   it('gives a contested key to the older resource, and to the newer once the older is gone', async () => {
     kube.create(repoResource('team-a', 'first', { type: 'local', key: 'contested' }));
     await ready('team-a', 'first');

@@ -182,6 +182,13 @@ describe('reconcileDockerRepository', () => {
     ]);
   });
 
+  it('releases the former key when spec.key changes, as Retain would', () => {
+    const { actions } = reconcileDockerRepository(resource({ ...LOCAL, key: 'renamed' }), observed({ orphans: ['team-a'] }), NOW);
+    expect(actions.map((a) => a.kind)).toEqual(['retainRepository', 'event', 'createRepository', 'event']);
+    expect(actions[0]).toEqual({ kind: 'retainRepository', key: 'team-a' });
+    expect(actions[1]).toMatchObject({ reason: 'Released' });
+  });
+
   it('on deletion applies Retain (the default) or Delete, then releases the finalizer', () => {
     const built = buildOk(resource(LOCAL));
     const stored = { config: built.config, managedBy: 'team-a/team-a' };
