@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { formatZodIssues, repositorySchema, type RepositoryConfig } from '../core/config/repository.js';
 import { setMeUp } from '../registry/service/setmeup.js';
+import { MANAGED_PERMISSION_PREFIX } from '../registry/service/security.js';
 import { setConditions, type Condition, type ConditionInput } from './conditions.js';
 import { dockerRepositorySpecSchema } from './crd-schema.js';
 import type { KubeObject } from './resources.js';
@@ -100,10 +101,10 @@ export function olderFirst(a: Claimant, b: Claimant): number {
 
 /** Names of the access targets a resource owns: one per rule, plus one for anonymous reads. */
 export function accessPrefix(resource: KubeObject): string {
-  const raw = `k8s.${resource.metadata.namespace ?? ''}.${resource.metadata.name}.`;
+  const raw = `${MANAGED_PERMISSION_PREFIX}${resource.metadata.namespace ?? ''}.${resource.metadata.name}.`;
   // Permission target names are at most 128 characters; long names get a stable digest instead.
   if (raw.length <= 100) return raw;
-  return `k8s.${createHash('sha256').update(raw).digest('hex').slice(0, 40)}.`;
+  return `${MANAGED_PERMISSION_PREFIX}${createHash('sha256').update(raw).digest('hex').slice(0, 40)}.`;
 }
 
 type Built = { ok: true; key: string; spec: DockerRepositorySpec; config: RepositoryConfig } | { ok: false; reason: string; message: string };

@@ -186,11 +186,11 @@ export class RepositoryController {
         }
         return resource;
       case 'putAccess':
-        await security.putPermission(actor, action.name, action.target);
+        await security.putPermission(actor, action.name, action.target, { managed: true });
         return resource;
       case 'deleteAccess':
         try {
-          await security.deletePermission(actor, action.name);
+          await security.deletePermission(actor, action.name, { managed: true });
         } catch (e) {
           if (!(e instanceof RegistryError && e.code === 'NOT_FOUND')) throw e;
         }

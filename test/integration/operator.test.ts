@@ -148,6 +148,10 @@ describe('DockerRepository', () => {
     expect(names.sort()).toEqual(['k8s.team-a.shared.0', 'k8s.team-a.shared.anonymous']);
     const target = await reg.running.services.store.permissions.get('k8s.team-a.shared.0');
     expect(target?.target).toMatchObject({ repo: { repositories: ['shared'], actions: { groups: { 'team-a-ci': ['read', 'write'] } } } });
+    // Declared access is read-only through the REST API, like the repository.
+    const edit = await reg.fetch('/api/v2/security/permissions/k8s.team-a.shared.0', { method: 'DELETE' });
+    expect(edit.status).toBe(409);
+    expect(JSON.stringify(await edit.json())).toContain('managed by a DockerRepository resource');
   });
 
   it('reports an invalid spec without touching the database', async () => {

@@ -210,8 +210,13 @@ export class SecurityService {
     return parsed.success ? parsed.data : rec.target;
   }
 
-  /** PUT: creates or replaces a v2 permission target; its repositories must exist. */
-  async putPermission(actor: Actor, name: string, body: unknown): Promise<{ target: PermissionTarget; created: boolean }> {
+  /**
+   * PUT: creates or replaces a v2 permission target; its repositories must exist.
+   * Targets named `k8s.…` are the operator's (a DockerRepository's `spec.access`):
+   * only it (`managed`) may write them, as with managed repositories.
+   */
+  async putPermission(actor: Actor, name: string, body: unknown, opts: { managed?: boolean } = {}): Promise<{ target: PermissionTarget; created: boolean }> {
+    assertUnmanaged(name, opts);
     if (!isObject(body)) throw new RegistryError('BAD_REQUEST', 'the body must be a JSON object');
     const target = parseBody(permissionTargetSchema, body.name === undefined ? { ...body, name } : body, 'permission target');
     if (target.name !== name) throw mismatch('name', target.name, name);
@@ -228,7 +233,8 @@ export class SecurityService {
     return { target, created };
   }
 
-  async deletePermission(actor: Actor, name: string): Promise<void> {
+  async deletePermission(actor: Actor, name: string, opts: { managed?: boolean } = {}): Promise<void> {
+    assertUnmanaged(name, opts);
     if (!(await this.deps.store.permissions.delete(name))) {
       throw new RegistryError('NOT_FOUND', `permission target '${name}' does not exist`);
     }
@@ -313,5 +319,17 @@ async function requireRepositories(tx: MetadataStore, repositories: readonly str
   const missing = await missingRepositories(tx, repositories);
   if (missing.length) {
     throw new RegistryError('BAD_REQUEST', `repo.repositories: these repositories do not exist: ${missing.join(', ')}`);
+  }
+}
+
+/** Names of the permission targets the operator writes from DockerRepository resources. */
+export const MANAGED_PERMISSION_PREFIX = 'k8s.';
+
+function assertUnmanaged(name: string, opts: { managed?: boolean }): void {
+  if (name.startsWith(MANAGED_PERMISSION_PREFIX) && !opts.managed) {
+    throw new RegistryError(
+      'CONFLICT',
+      `permission target '${name}' is managed by a DockerRepository resource (spec.access); change it there (names starting with '${MANAGED_PERMISSION_PREFIX}' are reserved)`,
+    );
   }
 }
