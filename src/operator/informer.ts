@@ -24,6 +24,12 @@ export interface InformerOptions {
   retryMs?: number;
   /** Called on each full re-list after the server expired our resourceVersion. */
   onRelist?: () => void;
+  /**
+   * Trims each object before it is cached: the operator watches Secrets and
+   * Pods cluster-wide, and keeping whole ones (Helm release Secrets run to
+   * megabytes) would cost memory for fields it never reads.
+   */
+  transform?: (obj: KubeObject) => KubeObject;
 }
 
 export class Informer {
@@ -133,7 +139,7 @@ export class Informer {
     }
     const version = e.object.metadata?.resourceVersion;
     if (e.type === 'BOOKMARK') return version;
-    const obj: KubeObject = { apiVersion: this.typeApiVersion(), kind: this.opts.type.kind, ...e.object };
+    const obj = this.trim({ apiVersion: this.typeApiVersion(), kind: this.opts.type.kind, ...e.object });
     const key = objectKey(obj);
     const previous = this.cache.get(key);
     if (e.type === 'DELETED') {
@@ -146,6 +152,10 @@ export class Informer {
     return version;
   }
 
+  private trim(obj: KubeObject): KubeObject {
+    return this.opts.transform ? this.opts.transform(obj) : obj;
+  }
+
   private typeApiVersion(): string {
     const t = this.opts.type;
     return t.group ? `${t.group}/${t.version}` : t.version;
@@ -154,7 +164,8 @@ export class Informer {
   /** Makes the cache (within one scope) equal to a fresh list, reporting what changed. */
   private replace(ns: string | undefined, items: KubeObject[]): void {
     const seen = new Set<string>();
-    for (const obj of items) {
+    for (const item of items) {
+      const obj = this.trim(item);
       const key = objectKey(obj);
       seen.add(key);
       const previous = this.cache.get(key);

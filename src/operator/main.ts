@@ -27,7 +27,7 @@ import { PodProtector } from './pod-protector.js';
 import { PromotionController } from './promotion-controller.js';
 import { WorkQueue } from './queue.js';
 import { RepositoryController, resourcesSharingKey, resourcesUsingSecret } from './repository-controller.js';
-import { DOCKER_REPOSITORIES, objectKey, PODS, PROMOTIONS, SECRETS } from './resources.js';
+import { DOCKER_REPOSITORIES, PODS, PROMOTIONS, SECRETS, type KubeObject } from './resources.js';
 
 export interface OperatorOptions {
   config: Config;
@@ -74,6 +74,23 @@ export function parseNamespaces(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** What in-use protection reads of a Pod: its phase and the image ids it runs. */
+export function trimPod(pod: KubeObject): KubeObject {
+  const status = (pod.status ?? {}) as Record<string, unknown>;
+  const ids = (list: unknown) => (Array.isArray(list) ? list.map((c: { imageID?: string }) => ({ imageID: c.imageID })) : undefined);
+  return {
+    apiVersion: pod.apiVersion,
+    kind: pod.kind,
+    metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, resourceVersion: pod.metadata.resourceVersion },
+    status: {
+      phase: status.phase,
+      containerStatuses: ids(status.containerStatuses),
+      initContainerStatuses: ids(status.initContainerStatuses),
+      ephemeralContainerStatuses: ids(status.ephemeralContainerStatuses),
+    },
+  };
+}
+
 /** Informers and queues, alive while this replica leads. */
 class Controllers {
   private readonly informers: Informer[] = [];
@@ -112,6 +129,8 @@ class Controllers {
       type: SECRETS,
       namespaces,
       log,
+      // Only to learn that a Secret changed: its data is read when a reconcile needs it.
+      transform: (s) => ({ apiVersion: s.apiVersion, kind: s.kind, metadata: { name: s.metadata.name, namespace: s.metadata.namespace, resourceVersion: s.metadata.resourceVersion } }),
       onRelist: () => metrics.relists.inc({ kind: 'Secret' }),
       onChange: (key) => resourcesUsingSecret(repositories, key).forEach((k) => repoQueue.add(k)),
     });
@@ -131,7 +150,7 @@ class Controllers {
     const repoController = new RepositoryController({
       client,
       repositories,
-      secrets,
+      readSecret: (namespace, name) => client.get(SECRETS, namespace, name),
       store: services.store,
       repositoryService: services.repositories,
       security: services.security,
@@ -157,7 +176,15 @@ class Controllers {
     promoQueue = queueFor('Promotion', (key) => promoController.reconcile(key));
 
     let protector!: PodProtector;
-    const pods = new Informer({ client, type: PODS, namespaces, log, onRelist: () => metrics.relists.inc({ kind: 'Pod' }), onChange: () => protector.poke() });
+    const pods = new Informer({
+      client,
+      type: PODS,
+      namespaces,
+      log,
+      transform: trimPod,
+      onRelist: () => metrics.relists.inc({ kind: 'Pod' }),
+      onChange: () => protector.poke(),
+    });
     protector = new PodProtector({
       pods,
       store: services.store,
@@ -169,9 +196,7 @@ class Controllers {
 
     this.informers.push(secrets, repositories, promotions, pods);
     metrics.queueDepth.reset();
-    // Secrets first: a remote repository reconciled before its Secret is cached would report it missing.
-    await secrets.start();
-    await Promise.all([repositories.start(), promotions.start(), pods.start()]);
+    await Promise.all([secrets.start(), repositories.start(), promotions.start(), pods.start()]);
     await protector.sync();
     this.synced = true;
     log.info({ namespaces: namespaces.length ? namespaces : 'all' }, 'operator caches synced; reconciling');

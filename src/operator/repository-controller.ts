@@ -36,7 +36,8 @@ export const OPERATOR_IDENTITY: Identity = { kind: 'user', name: 'system', admin
 export interface RepositoryControllerDeps {
   client: KubeClient;
   repositories: DockerRepositoryCache;
-  secrets: Pick<Informer, 'get'>;
+  /** Reads a Secret when a reconcile needs its data (the Secret informer only signals changes). */
+  readSecret: (namespace: string, name: string) => Promise<KubeObject | undefined>;
   store: MetadataStore;
   repositoryService: RepositoryService;
   security: SecurityService;
@@ -87,7 +88,7 @@ export class RepositoryController {
   }
 
   private async observe(resource: DockerRepositoryResource): Promise<RepositoryObservation> {
-    const { store, repositoryService, repositories, secrets } = this.deps;
+    const { store, repositoryService, repositories } = this.deps;
     const repoKey = keyOf(resource);
     const stored = await repositoryService.current(repoKey);
     const rivals = repositories
@@ -100,7 +101,7 @@ export class RepositoryController {
       if (namespace !== undefined && this.watched(namespace)) managerExists = repositories.get(stored.managedBy) !== undefined;
     }
     const ref = (resource.spec as { remote?: { credentialsSecretRef?: { name?: string } } } | undefined)?.remote?.credentialsSecretRef?.name;
-    const secret = ref ? decodeSecret(secrets.get(`${resource.metadata.namespace}/${ref}`)) : undefined;
+    const secret = ref ? decodeSecret(await this.deps.readSecret(resource.metadata.namespace ?? '', ref)) : undefined;
     const prefix = accessPrefix(resource);
     const access = (await store.permissions.list()).filter((p) => p.name.startsWith(prefix)).map((p) => ({ name: p.name, target: p.target }));
     const imageCount =

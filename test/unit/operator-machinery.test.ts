@@ -3,7 +3,7 @@ import { digestsInUse, parseImageId, POD_REASON, protectionChanges } from '../..
 import { setCondition } from '../../src/operator/conditions.js';
 import { WorkQueue } from '../../src/operator/queue.js';
 import { sameJson } from '../../src/operator/same-json.js';
-import { parseNamespaces } from '../../src/operator/main.js';
+import { parseNamespaces, trimPod } from '../../src/operator/main.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
@@ -35,6 +35,13 @@ describe('in-use protection', () => {
       [D3, 'apps/a'],
     ]);
     expect([...digestsInUse(pods).keys()].sort()).toEqual([D1, D2, D3]);
+  });
+
+  it('keeps what it needs of a Pod and drops the rest', () => {
+    const full = { ...pod('a', 'Running', [`registry.example.com/team-a/app@${D1}`], [`registry.example.com/team-a/init@${D3}`]), spec: { containers: [{ name: 'c', image: 'x', env: [{ name: 'BIG', value: 'x'.repeat(1000) }] }] } };
+    const trimmed = trimPod(full);
+    expect(JSON.stringify(trimmed)).not.toContain('BIG');
+    expect([...digestsInUse([trimmed])]).toEqual([...digestsInUse([full])]);
   });
 
   it('adds what is new and removes only its own rows that are no longer used', () => {
