@@ -58,14 +58,21 @@ async function main(argv: string[]): Promise<number> {
         console.error('drydock operator writes to the database the registry pods use: set DATABASE_URL');
         return 2;
       }
-      const running = await startOperator({
-        config,
-        log,
-        namespaces: parseNamespaces(process.env.DRYDOCK_WATCH_NAMESPACES),
-        leaseNamespace: process.env.DRYDOCK_NAMESPACE || podNamespace() || 'drydock',
-        port: Number(portText),
-        identity: process.env.POD_NAME || undefined,
-      });
+      let running;
+      try {
+        running = await startOperator({
+          config,
+          log,
+          namespaces: parseNamespaces(process.env.DRYDOCK_WATCH_NAMESPACES),
+          leaseNamespace: process.env.DRYDOCK_NAMESPACE || podNamespace() || 'drydock',
+          port: Number(portText),
+          identity: process.env.POD_NAME || undefined,
+        });
+      } catch (e) {
+        // Nothing reachable to run against (no kubeconfig, no database): say which, without a stack.
+        console.error(`drydock operator: ${(e as Error).message}`);
+        return 1;
+      }
       closeOnSignals(running, log);
       return -1;
     }

@@ -219,6 +219,8 @@ class Controllers {
 
 export async function startOperator(opts: OperatorOptions): Promise<RunningOperator> {
   const { config, log } = opts;
+  // Kubernetes first: a missing kubeconfig must fail before anything touches the database.
+  const client = opts.client ?? new HttpKubeClient(loadKubeConfig({ kubeconfig: opts.kubeconfig }));
   const ownStore = !opts.store;
   if (ownStore && !config.database.url) {
     throw new Error('the operator writes to the registry database: set DATABASE_URL to the PostgreSQL server the registry pods use');
@@ -238,7 +240,6 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
   const secrets = await SecretBox.fromSettings(store);
   // The same services as the registry pods, so changes are validated, audited and announced alike.
   const services = createServices({ config, store, driver: openDriver(config), log, metrics: registryMetrics, signer, secrets });
-  const client = opts.client ?? new HttpKubeClient(loadKubeConfig({ kubeconfig: opts.kubeconfig }));
   const identity = opts.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
 
   let controllers: Controllers | undefined;

@@ -38,6 +38,7 @@ describe('drydock CLI', () => {
       expect(res.stdout).toMatch(/^usage: drydock <command>/);
       expect(res.stdout).toMatch(/^\s+serve\s/m);
       expect(res.stdout).toMatch(/^\s+migrate\s/m);
+      expect(res.stdout).toMatch(/^\s+operator\s/m);
       expect(res.stdout).toMatch(/DRYDOCK_PORT/);
     }
   });
@@ -54,6 +55,24 @@ describe('drydock CLI', () => {
     expect(res.stderr).toMatch(/^\s*- server\.port: .*number/m);
     expect(res.stderr).toMatch(/^\s*- servr: .*unknown/m);
     expect(res.stdout).not.toMatch(/drydock is serving/);
+  });
+
+  it('refuses to run the operator without its database or Kubernetes, saying what is missing', async () => {
+    const noDb = await runDrydockCli(['operator'], { env: { DRYDOCK_DATA_DIR: join(tmp, 'op-data') } });
+    expect(noDb.code).toBe(2);
+    expect(noDb.stderr).toMatch(/set DATABASE_URL/);
+    const badPort = await runDrydockCli(['operator'], { env: { DRYDOCK_OPERATOR_PORT: 'http', DATABASE_URL: 'postgres://127.0.0.1:1/x' } });
+    expect(badPort.code).toBe(2);
+    expect(badPort.stderr).toMatch(/DRYDOCK_OPERATOR_PORT: not a port number: "http"/);
+    const emptyKubeconfig = join(tmp, 'kubeconfig.yaml');
+    await writeFile(emptyKubeconfig, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
+    const noCluster = await runDrydockCli(['operator'], {
+      // Nothing listens there: the kubeconfig must be refused before any database connection.
+      env: { KUBECONFIG: emptyKubeconfig, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nothing', DRYDOCK_OPERATOR_PORT: '0', DRYDOCK_DATA_DIR: join(tmp, 'op-data') },
+      timeoutMs: 30_000,
+    });
+    expect(noCluster.code).toBe(1);
+    expect(noCluster.stderr).toMatch(/drydock operator: no Kubernetes cluster configured/);
   });
 
   it('names the environment variable that set a bad value', async () => {
