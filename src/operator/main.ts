@@ -168,6 +168,7 @@ class Controllers {
       client,
       promotions,
       promotion: services.promotion,
+      managerOf: async (key) => (await services.store.repositories.get(key))?.managedBy,
       recorder,
       metrics,
       log: log.child({ controller: 'Promotion' }),

@@ -10,7 +10,7 @@ import type { EventRecorder } from './events.js';
 import type { Informer } from './informer.js';
 import { isConflict, type KubeClient } from './kube.js';
 import { measured, type OperatorMetrics } from './metrics.js';
-import { nextPromotionStep, promotionOutcome, type PromotionResource } from './promotion.js';
+import { nextPromotionStep, promotionOutcome, sourceRefusal, type PromotionResource } from './promotion.js';
 import type { WorkResult } from './queue.js';
 import { OPERATOR_IDENTITY } from './repository-controller.js';
 import { PROMOTIONS } from './resources.js';
@@ -19,6 +19,8 @@ export interface PromotionControllerDeps {
   client: KubeClient;
   promotions: Pick<Informer, 'get'>;
   promotion: Pick<PromotionService, 'promote'>;
+  /** Who manages a repository (`namespace/name`), for the namespace rule; null when no resource does. */
+  managerOf: (repoKey: string) => Promise<string | null | undefined>;
   recorder: EventRecorder;
   metrics: OperatorMetrics;
   log: Logger;
@@ -65,6 +67,8 @@ export class PromotionController {
     const attempt = state.count + 1;
     let outcome: Parameters<typeof promotionOutcome>[1];
     try {
+      const refusal = sourceRefusal(resource.metadata.namespace ?? '', step.request.sourceRepo, await this.deps.managerOf(step.request.sourceRepo));
+      if (refusal) throw new RegistryError('DENIED', refusal);
       const result = await this.deps.promotion.promote(step.request, { identity: OPERATOR_IDENTITY, requestId: step.requestId });
       outcome = { ok: true, result };
     } catch (e) {

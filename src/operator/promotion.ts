@@ -134,3 +134,17 @@ export function promotionOutcome(resource: PromotionResource, outcome: Promotion
     retry: false,
   };
 }
+
+/**
+ * Why a Promotion in `namespace` may not take images from its source, if so.
+ * Namespaces are the cluster's tenancy line: a team's Promotion may promote
+ * from repositories declared in its own namespace, or declared by no resource
+ * (created through the REST API or the config file), never from another
+ * namespace's repository — a move would delete that team's images.
+ */
+export function sourceRefusal(namespace: string, sourceRepo: string, sourceManagedBy: string | null | undefined): string | undefined {
+  if (!sourceManagedBy) return undefined;
+  const owner = sourceManagedBy.slice(0, sourceManagedBy.indexOf('/'));
+  if (owner === namespace) return undefined;
+  return `source repository '${sourceRepo}' is declared in namespace ${owner} (DockerRepository ${sourceManagedBy}); a Promotion in ${namespace} may promote only from repositories declared in ${namespace}`;
+}

@@ -269,6 +269,17 @@ describe('Promotion', () => {
     expect(status.message).toMatch(/9\.9\.9/);
   });
 
+  it('refuses to take images from a repository declared in another namespace', async () => {
+    kube.create({ ...PROMO, metadata: { name: 'raid', namespace: 'platform' }, spec: { sourceRepo: 'team-a', targetRepo: 'prod', dockerRepository: 'app', tag: '1.4.2', targetTag: 'raided', copy: false } });
+    const status = await waitFor('raid Failed', () => {
+      const s = kube.get({ ...PROMO, namespace: 'platform', name: 'raid' })?.status as { phase?: string; message?: string } | undefined;
+      return s?.phase === 'Failed' && s;
+    });
+    expect(status.message).toMatch(/declared in namespace team-a .* may promote only from repositories declared in platform/);
+    expect(await reg.running.services.store.tags.resolve('team-a', 'app', '1.4.2')).toBe(digest);
+    expect(await reg.running.services.store.tags.resolve('prod', 'app', 'raided')).toBeUndefined();
+  });
+
   it('refuses a spec change once created (immutable)', () => {
     expect(() => kube.patch({ ...PROMO, namespace: 'team-a', name: 'app-to-prod' }, { spec: { tag: 'other' } })).toThrow(/immutable/);
   });
@@ -303,6 +314,7 @@ describe('Promotion', () => {
     const controller = new PromotionController({
       client,
       promotions: { get: () => kube.get({ ...PROMO, namespace: "isolated", name: "flaky" }) as never },
+      managerOf: async () => null,
       promotion: {
         promote: async (request, ctx) => {
           calls++;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { MAX_ATTEMPTS, nextPromotionStep, promotionOutcome, type PromotionResource } from '../../src/operator/promotion.js';
+import { MAX_ATTEMPTS, nextPromotionStep, promotionOutcome, sourceRefusal, type PromotionResource } from '../../src/operator/promotion.js';
 import { isTransient } from '../../src/operator/promotion-controller.js';
 import { RegistryError } from '../../src/core/errors.js';
 
@@ -61,6 +61,12 @@ describe('Promotion phases', () => {
     const permanent = promotionOutcome(promo({ phase: 'Running' }), { ok: false, message: "tag '1.4.2' not found", transient: false, attempt: 1 }, NOW);
     expect(permanent).toMatchObject({ retry: false, status: { phase: 'Failed', message: "tag '1.4.2' not found" } });
     expect(permanent.status.conditions?.[0]).toMatchObject({ type: 'Succeeded', status: 'False' });
+  });
+
+  it('promotes only from repositories of its own namespace or of no resource', () => {
+    expect(sourceRefusal('team-a', 'team-a', 'team-a/team-a')).toBeUndefined();
+    expect(sourceRefusal('team-a', 'legacy', null)).toBeUndefined();
+    expect(sourceRefusal('team-a', 'other', 'team-b/other')).toMatch(/declared in namespace team-b/);
   });
 
   it('tells transient errors from refusals', () => {
