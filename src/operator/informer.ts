@@ -107,8 +107,9 @@ export class Informer {
               handle?.stop();
             } else if (next) version = next;
           });
-          if (gone) handle.stop();
           this.watches.add(handle);
+          // stop() may have run while this watch was being opened: it could not end it then.
+          if (gone || this.stopped) handle.stop();
           try {
             await handle.done;
           } finally {
