@@ -110,6 +110,25 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...base, ...env };
 }
 
+/** `node dist/cli.js <command>` with its output collected. */
+function spawnCli(command: string, cwd: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, [DRYDOCK_CLI, command], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on('data', (c: Buffer) => out.push(c));
+  child.stderr!.on('data', (c: Buffer) => err.push(c));
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(null));
+  });
+  return {
+    child,
+    exited,
+    stdout: () => Buffer.concat(out).toString('utf8'),
+    stderr: () => Buffer.concat(err).toString('utf8'),
+  };
+}
+
 /** Starts `node dist/cli.js serve` and resolves once `GET /v2/` answers 401. */
 export async function startDrydock(opts: StartDrydockOptions = {}): Promise<DrydockProcess> {
   const cwd = await mkdtemp(join(tmpdir(), 'drydock-e2e-'));
@@ -125,17 +144,7 @@ export async function startDrydock(opts: StartDrydockOptions = {}): Promise<Dryd
     ...opts.env,
   };
 
-  const child = spawn(process.execPath, [DRYDOCK_CLI, 'serve'], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout!.on('data', (c: Buffer) => out.push(c));
-  child.stderr!.on('data', (c: Buffer) => err.push(c));
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.once('error', () => resolve(null));
-  });
-  const stdout = () => Buffer.concat(out).toString('utf8');
-  const stderr = () => Buffer.concat(err).toString('utf8');
+  const { child, exited, stdout, stderr } = spawnCli('serve', cwd, env);
 
   let stopping: Promise<number | null> | undefined;
   const stop = (signal: NodeJS.Signals = 'SIGTERM') =>
@@ -217,20 +226,10 @@ export async function startDrydockOperator(opts: { kubeconfig: string; databaseU
     DRYDOCK_DATA_DIR: join(cwd, 'data'),
     ...opts.env,
   };
-  const child = spawn(process.execPath, [DRYDOCK_CLI, 'operator'], { cwd, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout!.on('data', (c: Buffer) => out.push(c));
-  child.stderr!.on('data', (c: Buffer) => err.push(c));
-  const stdout = () => Buffer.concat(out).toString('utf8');
-  const stderr = () => Buffer.concat(err).toString('utf8');
+  const { child, exited, stdout, stderr } = spawnCli('operator', cwd, env);
   let stopping: Promise<number | null> | undefined;
   const stop = (signal: NodeJS.Signals = 'SIGTERM') =>
     (stopping ??= (async () => {
-      const exited = new Promise<number | null>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
-        else child.once('exit', (code) => resolve(code));
-      });
       if (signal === 'SIGTERM') await stopChild(child, 10_000);
       else child.kill(signal);
       const code = await exited;
