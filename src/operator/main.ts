@@ -143,7 +143,8 @@ class Controllers {
       resyncMs: resync,
       onChange: (key, obj, previous) => {
         repoQueue.add(key);
-        // A resource giving up a key (deleted, renamed key) may free it for a rival.
+        // A resource giving up a key (deleted, renamed key) may free it for a rival; a resync changes nothing.
+        if (obj === previous) return;
         for (const o of [obj, previous]) if (o) resourcesSharingKey(repositories, o).forEach((k) => repoQueue.add(k));
       },
     });

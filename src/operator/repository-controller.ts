@@ -106,7 +106,12 @@ export class RepositoryController {
     const access = (await store.permissions.list()).filter((p) => p.name.startsWith(prefix)).map((p) => ({ name: p.name, target: p.target }));
     const imageCount =
       stored && stored.config.rclass !== 'virtual' && stored.managedBy === managerOf(resource) ? (await store.manifests.imageStats(repoKey)).length : undefined;
-    const orphans = (await store.repositories.list()).filter((r) => r.managedBy === managerOf(resource) && r.key !== repoKey).map((r) => r.key);
+    // A key is left behind only by an edit of the spec (or found on deletion): the
+    // periodic reconciles of an unchanged resource need not scan every repository.
+    const specChanged = resource.metadata.generation !== resource.status?.observedGeneration || resource.metadata.deletionTimestamp;
+    const orphans = specChanged
+      ? (await store.repositories.list()).filter((r) => r.managedBy === managerOf(resource) && r.key !== repoKey).map((r) => r.key)
+      : [];
     return { stored, rivals, managerExists, secret, access, imageCount, orphans, baseUrl: this.deps.baseUrl };
   }
 
