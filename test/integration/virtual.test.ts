@@ -241,6 +241,27 @@ describe('reads through a virtual repository', () => {
   });
 });
 
+describe('a blacked-out repository', () => {
+  it('serves nothing, alone or through a virtual repository, keeps its content, and comes back when cleared', async () => {
+    await createRepo('vdark', { rclass: 'local' });
+    await createRepo('vlit', { rclass: 'local' });
+    await createRepo('vmix', { rclass: 'virtual', repositories: ['vdark', 'vlit'] });
+    const name = uniqueImage('dark');
+    const dark = await pushImage(reg, `vdark/${name}`, '1.0');
+    const lit = await pushImage(reg, `vlit/${name}`, '2.0');
+
+    expect((await send('POST', '/api/repositories/vdark', { blackedOut: true })).status).toBe(200);
+    await expectOciError(await reg.fetch(`/v2/vdark/${name}/manifests/1.0`), 404, 'NAME_UNKNOWN');
+    await expectOciError(await reg.fetch(`/v2/vdark/${name}/blobs/uploads/`, { method: 'POST' }), 404, 'NAME_UNKNOWN');
+    await expectOciError(await reg.fetch(`/v2/vmix/${name}/manifests/1.0`), 404, 'MANIFEST_UNKNOWN');
+    await expectManifestFrom(`/v2/vmix/${name}/manifests/2.0`, lit);
+
+    expect((await send('POST', '/api/repositories/vdark', { blackedOut: false })).status).toBe(200);
+    await expectManifestFrom(`/v2/vdark/${name}/manifests/1.0`, dark);
+    await expectManifestFrom(`/v2/vmix/${name}/manifests/1.0`, dark);
+  });
+});
+
 describe('pushes through a virtual repository', () => {
   it('a full push (POST, PATCH, PUT, manifest PUT) and a mount land in the default deployment repository', async () => {
     const image = uniqueImage('push');
