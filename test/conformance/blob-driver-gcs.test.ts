@@ -8,7 +8,8 @@ import { StorageNotFoundError, StorageUnavailableError } from '../../src/storage
 import { GcsDriver, type GcsDriverOptions } from '../../src/storage/gcs.js';
 import { startGcsEmulator, type GcsEmulator } from '../helpers/gcs-emulator.js';
 import { describeBlobDriver, readAll, streamOf } from './blob-driver.js';
-import { describeRegistryOnStorage, exposeGc, memoryInUse } from './registry-on-storage.js';
+import { exposeGc, memoryInUse } from '../helpers/memory.js';
+import { describeRegistryOnStorage } from './registry-on-storage.js';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;

@@ -5,7 +5,8 @@ import { StorageUnavailableError } from '../../src/storage/driver.js';
 import { S3Driver, type S3DriverOptions } from '../../src/storage/s3.js';
 import { startS3rver, type TestS3rver } from '../helpers/s3rver.js';
 import { describeBlobDriver, readAll, streamOf } from './blob-driver.js';
-import { describeRegistryOnStorage, exposeGc, memoryInUse } from './registry-on-storage.js';
+import { exposeGc, memoryInUse } from '../helpers/memory.js';
+import { describeRegistryOnStorage } from './registry-on-storage.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,9 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { exposeGc, memoryInUse } from '../helpers/memory.js';
 import { StorageNotFoundError, type BlobDriver, type UploadState } from '../../src/storage/driver.js';
 
 const MiB = 1024 * 1024;
@@ -342,20 +341,4 @@ function gatedStream(first: Buffer): { body: Readable; started: Promise<void>; f
       body.push(null);
     },
   };
-}
-
-function memoryInUse(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
-
-/** `gc()` without `--expose-gc` on the command line, for a clean baseline; undefined if the trick fails. */
-function exposeGc(): (() => void) | undefined {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { runInNewContext } from 'node:vm';
-import { setFlagsFromString } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { exposeGc, memoryInUse } from '../helpers/memory.js';
 import { MediaTypes, bytesOf, desc, ociManifest, pushBlob, putManifest, sha256, uniqueImage } from '../helpers/oci-client.js';
 import { startTestRegistry, type TestRegistry } from '../helpers/registry.js';
 
@@ -74,18 +73,3 @@ export function describeRegistryOnStorage(name: string, storage: () => Record<st
 }
 
 /** Heap plus array buffers: what a driver's buffering shows up in. */
-export function memoryInUse(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
-
-/** `gc()` without `--expose-gc` on the command line; undefined if the trick fails. */
-export function exposeGc(): (() => void) | undefined {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc: unknown = runInNewContext('gc');
-    return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
-  }
-}
