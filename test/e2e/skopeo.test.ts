@@ -74,6 +74,24 @@ function accessLog(p: DrydockProcess): Array<{ method: string; url: string; stat
     .map((e) => ({ method: e.method ?? '', url: e.url ?? '', status: e.status ?? 0 }));
 }
 
+/**
+ * The access log from entry `from` on, once it holds an entry matching `last`: the
+ * server logs a request when its response has been sent, and the line crosses a
+ * pipe, so a client can exit before its last request is in the log.
+ */
+async function accessLogThrough(
+  p: DrydockProcess,
+  from: number,
+  last: (r: { method: string; url: string; status: number }) => boolean,
+): Promise<Array<{ method: string; url: string; status: number }>> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const entries = accessLog(p).slice(from);
+    if (entries.some(last) || Date.now() > deadline) return entries;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'e2e-skopeo-'));
   dd = await startDrydock({
@@ -222,7 +240,7 @@ describe('skopeo against drydock', () => {
     if (!app) throw new Error('the first test did not build the image');
     const before = accessLog(p).length;
     await skopeoCopy(`oci:${appDir}:1.0`, `docker://${p.host}/docker-local/team/app:1.0`, { destCreds: p.creds });
-    const requests = accessLog(p).slice(before);
+    const requests = await accessLogThrough(p, before, (r) => r.method === 'PUT');
     // skopeo asks about each blob (HEAD → 200) and uploads nothing.
     for (const d of [app.configDigest, ...app.layerDigests]) {
       expect(requests).toContainEqual({ method: 'HEAD', url: `/v2/docker-local/team/app/blobs/${d}`, status: 200 });
@@ -243,7 +261,7 @@ describe('skopeo against drydock', () => {
 
     // containers/image mounts the layers it has seen in another repository of the
     // same registry (the config blob it always uploads, after a HEAD).
-    const requests = accessLog(p).slice(before);
+    const requests = await accessLogThrough(p, before, (r) => r.method === 'PUT' && r.url === '/v2/staging/team/app/manifests/1.0');
     const query = (url: string) => new URL(url, p.url).searchParams;
     const mounts = requests.filter((r) => r.method === 'POST' && r.url.startsWith('/v2/staging/team/app/blobs/uploads/?') && query(r.url).has('mount'));
     expect(mounts.map((r) => query(r.url).get('mount')).sort()).toEqual([...app.layerDigests].sort());
