@@ -49,9 +49,10 @@
  * - authentication and authorization (any token, or none, is accepted), TLS,
  *   admission (no webhooks, no quotas), API aggregation, conversion webhooks
  *   (a multi-version CRD keeps one copy and only rewrites apiVersion);
- * - CEL: of `x-kubernetes-validations` only the transition rule
- *   `self == oldSelf` (immutability) is evaluated; every other rule is
- *   accepted unevaluated. `format` is not checked;
+ * - CEL: `x-kubernetes-validations` rules are evaluated by a real CEL
+ *   implementation (see kube-apiserver/cel.ts), but without Kubernetes' own
+ *   CEL libraries (`url()`, `quantity()`, …) and cost limits. `format` is not
+ *   checked;
  * - schemas of built-in kinds: they are not validated or pruned (a Pod needs
  *   named containers with images, a Namespace a DNS label, nothing more) and
  *   only a few defaults are set (see builtinTypes() in kube-apiserver/builtins.ts);

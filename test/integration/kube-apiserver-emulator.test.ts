@@ -171,6 +171,13 @@ describe('kubectl 1.32 against the emulator', () => {
     const badKey = await apply({ type: 'local', key: 'Bad_Key' });
     expect(badKey.stderr).toContain("spec.key in body should match '^[a-z0-9]");
 
+    // The CRD's CEL rules, evaluated as the API server would.
+    const virtualWithout = await apply({ type: 'virtual' });
+    expect(virtualWithout.code).toBe(1);
+    expect(virtualWithout.stderr).toContain('The DockerRepository "bad" is invalid: spec: Invalid value: "object": a virtual repository needs virtual.repositories');
+    const remoteWithout = await apply({ type: 'remote', local: { maxUniqueTags: 3 } });
+    expect(remoteWithout.stderr).toContain('spec: Invalid value: "object": a remote repository needs remote.url');
+
     const noSpec = await k(['apply', '-f', '-'], JSON.stringify({ apiVersion: API_VERSION, kind: 'DockerRepository', metadata: { name: 'bad', namespace: 'team-a' } }));
     expect(noSpec.stderr).toContain('spec: Required value');
     expect(server.get({ apiVersion: API_VERSION, kind: 'DockerRepository', namespace: 'team-a', name: 'bad' })).toBeUndefined();
@@ -575,6 +582,22 @@ describe('@kubernetes/client-node against the emulator', () => {
     });
     expect(structural.status).toBe(422);
     expect(((await structural.json()) as KubeStatus).message).toContain('additionalProperties and properties are mutual exclusive');
+
+    const badRule = await fetch(`${server.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        ...crd,
+        metadata: { name: 'gizmos.example.com' },
+        spec: {
+          ...crd.spec,
+          names: { kind: 'Gizmo', plural: 'gizmos' },
+          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-validations': [{ rule: 'self.size ==' }] } } } } }],
+        },
+      }),
+    });
+    expect(badRule.status).toBe(422);
+    expect(((await badRule.json()) as KubeStatus).message).toMatch(/x-kubernetes-validations\[0\]\.rule: Invalid value: "self\.size ==": compilation failed/);
 
     await fetch(`${server.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com`, { method: 'DELETE' });
     expect((await fetch(`${server.url}/apis/example.com/v1/widgets`)).status).toBe(404);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { compileRule, isTransitionRule } from '../helpers/kube-apiserver/cel.js';
 import { dockerRepositoryCrd, promotionCrd, renderCrdFiles, toStructural } from '../../src/operator/crd-schema.js';
 
 const CRDS_DIR = join(process.cwd(), 'crds');
@@ -98,5 +99,50 @@ describe('crds/*.yaml', () => {
     expect(Object.keys(specSchema.properties as Node)).toEqual(
       expect.arrayContaining(['sourceRepo', 'targetRepo', 'dockerRepository', 'targetDockerRepository', 'tag', 'targetTag', 'copy']),
     );
+  });
+
+  describe('CEL rules, run by a CEL implementation', () => {
+    const specSchema = (crd: Node): Node => (openApi(crd).properties as Record<string, Node>).spec!;
+    /** The messages of the rules `spec` breaks (transition rules see `old`). */
+    const broken = (crd: Node, spec: unknown, old?: unknown): string[] => {
+      const schema = specSchema(crd);
+      return (schema['x-kubernetes-validations'] as Array<{ rule: string; message: string }>)
+        .filter((r) => old !== undefined || !isTransitionRule(r.rule))
+        .filter((r) => !compileRule(r.rule)(spec, old, schema).ok)
+        .map((r) => r.message);
+    };
+    const samples = (dir: string, kind: string): Node[] =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => parse(readFileSync(join(dir, f), 'utf8')) as Node)
+        .filter((o) => o.kind === kind);
+
+    it('every DockerRepository sample passes them', () => {
+      const all = samples(join(process.cwd(), 'config/samples'), 'DockerRepository');
+      expect(all.length).toBeGreaterThanOrEqual(4);
+      for (const o of all) expect({ name: (o.metadata as Node).name, broken: broken(dockerRepositoryCrd(), o.spec) }).toEqual({ name: (o.metadata as Node).name, broken: [] });
+    });
+
+    it('refuse a key with an underscore or too long, and a remote or virtual repository without its settings', () => {
+      const crd = dockerRepositoryCrd();
+      expect(broken(crd, { type: 'local', key: 'team_a' })).toEqual([expect.stringMatching(/^key must be 1-64 characters/)]);
+      expect(broken(crd, { type: 'local', key: `a${'b'.repeat(64)}` })).toEqual([expect.stringMatching(/^key must be 1-64 characters/)]);
+      expect(broken(crd, { type: 'local', key: 'team-a.images' })).toEqual([]);
+      expect(broken(crd, { type: 'local', key: '-team' })).toEqual([expect.stringMatching(/^key must/)]);
+      expect(broken(crd, { type: 'remote' })).toEqual(['a remote repository needs remote.url']);
+      expect(broken(crd, { type: 'remote', remote: { url: 'https://registry-1.docker.io' } })).toEqual([]);
+      expect(broken(crd, { type: 'virtual' })).toEqual(['a virtual repository needs virtual.repositories']);
+      expect(broken(crd, { type: 'virtual', virtual: { repositories: ['a', 'b'] } })).toEqual([]);
+    });
+
+    it('keep a Promotion spec as it was, field by field', () => {
+      const crd = promotionCrd();
+      const [sample] = samples(join(process.cwd(), 'config/samples/promotions'), 'Promotion');
+      const spec = sample!.spec as Node;
+      expect(broken(crd, spec)).toEqual([]);
+      expect(broken(crd, spec, structuredClone(spec))).toEqual([]);
+      expect(broken(crd, { ...spec, targetRepo: 'elsewhere' }, spec)).toEqual(['a Promotion spec is immutable once set']);
+      expect(broken(crd, { ...spec, copy: !spec.copy }, spec)).toEqual(['a Promotion spec is immutable once set']);
+    });
   });
 });

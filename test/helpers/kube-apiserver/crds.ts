@@ -1,4 +1,5 @@
 /** CustomResourceDefinitions: their validation, the status the apiextensions controllers would write, and the resource type each one serves. */
+import { ruleCompileError } from './cel.js';
 import { fieldErr, type FieldError } from './errors.js';
 import { isObj, nowTimestamp, type Obj } from './json.js';
 import { AGE_COLUMN, compareKubeVersions, type PrinterColumn, type ResourceType } from './resources.js';
@@ -39,6 +40,10 @@ function structuralErrors(s: unknown, path: string, errors: FieldError[]): void 
   }
   if (schema.$ref !== undefined) errors.push(fieldErr.forbidden(`${path}.$ref`, '$ref is not supported'));
   if ('const' in schema) errors.push(fieldErr.forbidden(`${path}.const`, 'const is not supported'));
+  (schema['x-kubernetes-validations'] ?? []).forEach((r, i) => {
+    const problem = typeof r.rule === 'string' ? ruleCompileError(r.rule) : 'rule must be a string';
+    if (problem !== undefined) errors.push(fieldErr.invalid(`${path}.x-kubernetes-validations[${i}].rule`, r.rule, `compilation failed: ${problem}`));
+  });
   for (const [k, v] of Object.entries(schema.properties ?? {})) structuralErrors(v, `${path}.properties[${k}]`, errors);
   if (schema.items) structuralErrors(schema.items, `${path}.items`, errors);
   if (isObj(schema.additionalProperties)) structuralErrors(schema.additionalProperties, `${path}.additionalProperties`, errors);

@@ -1,4 +1,5 @@
-/** Structural schemas of custom resources (openAPIV3Schema): pruning of unknown fields, defaulting, validation and the `self == oldSelf` rule. */
+/** Structural schemas of custom resources (openAPIV3Schema): pruning of unknown fields, defaulting, validation and CEL rules. */
+import { compileRule, isTransitionRule } from './cel.js';
 import { fieldErr, type FieldError, joinPath } from './errors.js';
 import { clone, deepEqual, isObj, jsonTypeName, type Obj } from './json.js';
 
@@ -134,15 +135,15 @@ function typeMatches(value: unknown, schema: Schema): boolean {
   }
 }
 
-/** Normalised CEL rules this emulator evaluates; every other rule is accepted unevaluated (see ../kube-apiserver.ts). */
-const IMMUTABILITY_RULES = new Set(['self==oldSelf', 'oldSelf==self']);
-
+/** `x-kubernetes-validations` at this node (see ./cel.ts for what is evaluated and how). */
 function evaluateRules(value: unknown, old: OldValue, schema: Schema, path: string, errors: FieldError[]): void {
   for (const rule of schema['x-kubernetes-validations'] ?? []) {
-    if (!IMMUTABILITY_RULES.has(rule.rule.replace(/\s+/g, ''))) continue;
-    if (old === ABSENT || deepEqual(value, old)) continue;
+    const transition = isTransitionRule(rule.rule);
+    if (transition && old === ABSENT) continue;
+    const outcome = compileRule(rule.rule)(value, transition ? old : undefined, schema);
+    if (outcome.ok) continue;
     const field = rule.fieldPath ? joinPath(path, rule.fieldPath.replace(/^\./, '')) : path;
-    const message = rule.message ?? `failed rule: ${rule.rule}`;
+    const message = outcome.error !== undefined ? `${rule.message ?? rule.rule}: ${outcome.error}` : (rule.message ?? `failed rule: ${rule.rule}`);
     const err = fieldErr.invalid(field, schema.type ?? 'object', message);
     if (rule.reason) err.reason = rule.reason as FieldError['reason'];
     errors.push(err);
