@@ -36,23 +36,39 @@ export function parseImageId(imageId: string): { host: string; digest: string } 
   return { host: ref.slice(0, slash).toLowerCase(), digest: m[1]! };
 }
 
-/**
- * Digest → the first Pod (`namespace/name`) running it, for Pods that are not
- * finished. With `hosts`, only images pulled from those registry hosts count;
- * without, every image does (a digest drydock does not hold costs one row).
- */
-export function digestsInUse(pods: Iterable<KubeObject>, hosts?: readonly string[]): Map<string, string> {
-  const wanted = hosts?.length ? new Set(hosts.map((h) => h.toLowerCase())) : undefined;
-  const out = new Map<string, string>();
+/** The registry references (`host`, `digest`) of the containers of Pods that are not finished. */
+function* runningImages(pods: Iterable<KubeObject>): Generator<{ host: string; digest: string; pod: string }> {
   for (const pod of pods) {
     const status = (pod.status ?? {}) as PodStatus;
     if (status.phase === 'Succeeded' || status.phase === 'Failed') continue;
     const all = [...(status.containerStatuses ?? []), ...(status.initContainerStatuses ?? []), ...(status.ephemeralContainerStatuses ?? [])];
     for (const c of all) {
       const parsed = c.imageID ? parseImageId(c.imageID) : undefined;
-      if (!parsed || (wanted && !wanted.has(parsed.host))) continue;
-      if (!out.has(parsed.digest)) out.set(parsed.digest, `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`);
+      if (parsed) yield { ...parsed, pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name}` };
     }
+  }
+}
+
+/** The registry hosts running Pods pulled their images from. */
+export function imageHosts(pods: Iterable<KubeObject>): Set<string> {
+  const out = new Set<string>();
+  for (const image of runningImages(pods)) out.add(image.host);
+  return out;
+}
+
+/**
+ * Digest → the first Pod (`namespace/name`) running it, for Pods that are not
+ * finished. With `hosts`, only images pulled from those registry hosts count —
+ * drydock's own, and the upstreams it mirrors for containerd, whose pulls name
+ * the upstream in `imageID`; without, every image does (a digest drydock does
+ * not hold costs one row).
+ */
+export function digestsInUse(pods: Iterable<KubeObject>, hosts?: Iterable<string>): Map<string, string> {
+  const wanted = hosts ? new Set([...hosts].map((h) => h.toLowerCase())) : undefined;
+  const out = new Map<string, string>();
+  for (const { host, digest, pod } of runningImages(pods)) {
+    if (wanted && !wanted.has(host)) continue;
+    if (!out.has(digest)) out.set(digest, pod);
   }
   return out;
 }

@@ -91,6 +91,16 @@ export function trimPod(pod: KubeObject): KubeObject {
   };
 }
 
+/**
+ * In-use protection's host filter: drydock's own host, and any upstream host a
+ * remote repository mirrors (containerd's mirror pulls record the upstream in
+ * `imageID`, though the bytes came from drydock's cache).
+ */
+export function registryOrMirrored(ownHost: string, resolver: Pick<Services['resolver'], 'remoteForHost'>): (host: string) => Promise<boolean> {
+  const own = ownHost.toLowerCase();
+  return async (host) => host === own || (await resolver.remoteForHost(host)) !== undefined;
+}
+
 /** Informers and queues, alive while this replica leads. */
 class Controllers {
   private readonly informers: Informer[] = [];
@@ -192,7 +202,7 @@ class Controllers {
       store: services.store,
       log: log.child({ controller: 'Pod' }),
       metrics,
-      hosts: config.server.baseUrl ? [new URL(config.server.baseUrl).host] : undefined,
+      counts: config.server.baseUrl ? registryOrMirrored(new URL(config.server.baseUrl).host, services.resolver) : undefined,
     });
     this.protector = protector;
 

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../core/log.js';
 import type { MetadataStore } from '../metadata/store.js';
-import { digestsInUse, POD_REASON, protectionChanges } from './in-use.js';
+import { digestsInUse, imageHosts, POD_REASON, protectionChanges } from './in-use.js';
 import type { Informer } from './informer.js';
 import type { OperatorMetrics } from './metrics.js';
 
@@ -21,8 +21,11 @@ export class PodProtector {
       store: MetadataStore;
       log: Logger;
       metrics: OperatorMetrics;
-      /** Registry hosts whose images count; undefined: every image. */
-      hosts?: readonly string[];
+      /**
+       * Whether images pulled from a registry host count: drydock's own host, or an
+       * upstream a remote repository mirrors. Undefined: every image counts.
+       */
+      counts?: (host: string) => Promise<boolean>;
       debounceMs?: number;
     },
   ) {}
@@ -64,8 +67,14 @@ export class PodProtector {
   }
 
   private async syncOnce(): Promise<void> {
-    const { store, pods, hosts, metrics } = this.deps;
-    const inUse = digestsInUse(pods.list(), hosts);
+    const { store, pods, counts, metrics } = this.deps;
+    const running = pods.list();
+    let hosts: string[] | undefined;
+    if (counts) {
+      hosts = [];
+      for (const host of imageHosts(running)) if (await counts(host)) hosts.push(host);
+    }
+    const inUse = digestsInUse(running, hosts);
     const { protect, unprotect } = protectionChanges(inUse, await store.gc.listProtected());
     for (const p of protect) await store.gc.protect({ digest: p.digest, reason: POD_REASON, pod: p.pod });
     for (const digest of unprotect) await store.gc.unprotect(digest);

@@ -95,6 +95,18 @@ function eventsFor(namespace: string, name: string): Array<{ reason: string; typ
     .filter((e) => (e.involvedObject as { name?: string }).name === name) as unknown as Array<{ reason: string; type: string; message: string }>;
 }
 
+/**
+ * The events of a resource once they include every reason in `reasons`: the
+ * operator records an event after the status write it reports, so a test that
+ * saw the status can be a moment ahead of the event.
+ */
+function eventsWith(namespace: string, name: string, reasons: string[]): Promise<Array<{ reason: string; type: string; message: string }>> {
+  return waitFor(`events ${reasons.join(', ')} on ${namespace}/${name}`, () => {
+    const events = eventsFor(namespace, name);
+    return reasons.every((r) => events.some((e) => e.reason === r)) && events;
+  });
+}
+
 beforeAll(async () => {
   kube = await startKubeApiServer({ crdFiles: ['crds/dockerrepositories.yaml', 'crds/promotions.yaml'] });
   for (const name of ['team-a', 'platform', 'drydock', 'apps', 'isolated']) kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
@@ -124,7 +136,7 @@ describe('DockerRepository', () => {
     expect(obj.metadata.finalizers).toContain(REPOSITORY_FINALIZER);
     const rec = await reg.running.services.repositories.current('team-a');
     expect(rec).toMatchObject({ managedBy: 'team-a/team-a', config: { rclass: 'local', description: 'Team A', maxUniqueTags: 20, tagImmutability: ['v*'] } });
-    expect(eventsFor('team-a', 'team-a')).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'Normal', reason: 'Created' })]));
+    expect(await eventsWith('team-a', 'team-a', ['Created'])).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'Normal', reason: 'Created' })]));
   });
 
   it('is read-only through the REST API', async () => {
@@ -196,7 +208,7 @@ describe('DockerRepository', () => {
     expect(await reg.running.services.store.tags.resolve('keep', 'app', '1.0')).toBe(image.digest);
     await expectOciError(await reg.fetch('/v2/keep/app/manifests/1.0'), 404, 'NAME_UNKNOWN');
     expect(await reg.running.services.repositories.current('drop')).toBeUndefined();
-    expect(eventsFor('team-a', 'keep').map((e) => e.reason)).toContain('Retained');
+    expect((await eventsWith('team-a', 'keep', ['Retained'])).map((e) => e.reason)).toContain('Retained');
   });
 
   it('releases the former key when spec.key is edited', async () => {
@@ -256,7 +268,7 @@ describe('Promotion', () => {
     expect(status).toMatchObject({ phase: 'Succeeded', digest, message: 'copied team-a/app (1.4.2) to prod/app', observedGeneration: 1 });
     expect(typeof status.completionTime).toBe('string');
     expect(await reg.running.services.store.tags.resolve('prod', 'app', '1.4.2')).toBe(digest);
-    expect(eventsFor('team-a', 'app-to-prod').map((e) => e.reason)).toEqual(expect.arrayContaining(['Started', 'Succeeded']));
+    expect((await eventsWith('team-a', 'app-to-prod', ['Started', 'Succeeded'])).map((e) => e.reason)).toEqual(expect.arrayContaining(['Started', 'Succeeded']));
     // Phases seen in the watch history: the emulator keeps every event.
     const records = await reg.running.services.store.promotions.list('prod', { limit: 10 });
     expect(records.filter((r) => r.tag === '1.4.2')).toHaveLength(1);
@@ -348,6 +360,28 @@ describe('in-use protection', () => {
     expect(row).toMatchObject({ reason: POD_REASON, pod: 'apps/web-1' });
     kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: 'apps', name: 'web-1' });
     await waitFor('released', async () => !(await reg.running.services.store.gc.listProtected()).some((r) => r.digest === digest));
+  });
+
+  it('also protects images nodes pulled through drydock as a containerd mirror, named by their upstream host', async () => {
+    kube.create(repoResource('platform', 'dockerhub-mirror', { type: 'remote', remote: { url: 'https://registry-1.docker.io' } }));
+    await ready('platform', 'dockerhub-mirror');
+    const mirrored = `sha256:${'a'.repeat(64)}`;
+    const elsewhere = `sha256:${'b'.repeat(64)}`;
+    kube.create({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'nginx-1', namespace: 'apps' }, spec: { containers: [{ name: 'nginx', image: 'nginx:1.27' }, { name: 'tool', image: 'quay.io/x/tool:1' }] } });
+    kube.patchStatus({ apiVersion: 'v1', kind: 'Pod', namespace: 'apps', name: 'nginx-1' }, {
+      phase: 'Running',
+      containerStatuses: [
+        // What containerd reports for `nginx:1.27` pulled through a hosts.toml mirror: the upstream's name.
+        { name: 'nginx', imageID: `docker.io/library/nginx@${mirrored}` },
+        { name: 'tool', imageID: `quay.io/x/tool@${elsewhere}` },
+      ],
+    });
+    const row = await waitFor('mirrored digest protected', async () => (await reg.running.services.store.gc.listProtected()).find((r) => r.digest === mirrored));
+    expect(row).toMatchObject({ reason: POD_REASON, pod: 'apps/nginx-1' });
+    // No remote repository mirrors quay.io: drydock holds nothing of it to protect.
+    expect((await reg.running.services.store.gc.listProtected()).some((r) => r.digest === elsewhere)).toBe(false);
+    kube.delete({ apiVersion: 'v1', kind: 'Pod', namespace: 'apps', name: 'nginx-1' });
+    await waitFor('released', async () => !(await reg.running.services.store.gc.listProtected()).some((r) => r.digest === mirrored));
   });
 });
 

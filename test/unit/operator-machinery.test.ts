@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { digestsInUse, parseImageId, POD_REASON, protectionChanges } from '../../src/operator/in-use.js';
+import { digestsInUse, imageHosts, parseImageId, POD_REASON, protectionChanges } from '../../src/operator/in-use.js';
 import { setCondition } from '../../src/operator/conditions.js';
 import { WorkQueue } from '../../src/operator/queue.js';
 import { sameJson } from '../../src/operator/same-json.js';
@@ -35,6 +35,20 @@ describe('in-use protection', () => {
       [D3, 'apps/a'],
     ]);
     expect([...digestsInUse(pods).keys()].sort()).toEqual([D1, D2, D3]);
+  });
+
+  it('lists the registry hosts of running Pods, so mirrored upstream hosts can be let in', () => {
+    const pods = [
+      pod('a', 'Running', [`registry.example.com/team-a/app@${D1}`]),
+      pod('b', 'Succeeded', [`ghcr.io/x/job@${D2}`]),
+      pod('c', 'Running', [`docker.io/library/nginx@${D2}`, D3]),
+    ];
+    expect([...imageHosts(pods)].sort()).toEqual(['docker.io', 'registry.example.com']);
+    expect([...digestsInUse(pods, new Set(['registry.example.com', 'docker.io']))]).toEqual([
+      [D1, 'apps/a'],
+      [D2, 'apps/c'],
+    ]);
+    expect([...digestsInUse(pods, [])]).toEqual([]);
   });
 
   it('keeps what it needs of a Pod and drops the rest', () => {
