@@ -251,8 +251,14 @@ describe('a blacked-out repository', () => {
     const lit = await pushImage(reg, `vlit/${name}`, '2.0');
 
     expect((await send('POST', '/api/repositories/vdark', { blackedOut: true })).status).toBe(200);
-    await expectOciError(await reg.fetch(`/v2/vdark/${name}/manifests/1.0`), 404, 'NAME_UNKNOWN');
+    const refused = await reg.fetch(`/v2/vdark/${name}/manifests/1.0`);
+    expect(refused.status).toBe(404);
+    expect(((await refused.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]).toMatchObject({
+      code: 'NAME_UNKNOWN',
+      message: "repository 'vdark' is blacked out: its images are kept but not served until it is enabled again",
+    });
     await expectOciError(await reg.fetch(`/v2/vdark/${name}/blobs/uploads/`, { method: 'POST' }), 404, 'NAME_UNKNOWN');
+    await expectOciError(await reg.fetch(`/v2/nonexistent-${name}/${name}/manifests/1.0`), 404, 'NAME_UNKNOWN');
     await expectOciError(await reg.fetch(`/v2/vmix/${name}/manifests/1.0`), 404, 'MANIFEST_UNKNOWN');
     await expectManifestFrom(`/v2/vmix/${name}/manifests/2.0`, lit);
 

@@ -58,6 +58,18 @@ export class RepositoryResolver {
     return backend ?? undefined;
   }
 
+  /**
+   * Why `get(key)` found nothing, as clients read it. Only the error path pays
+   * for the extra lookup.
+   */
+  async whyMissing(key: string): Promise<string> {
+    const rec = await this.deps.store.repositories.get(key);
+    if (rec && toConfig(rec).blackedOut) {
+      return `repository '${key}' is blacked out: its images are kept but not served until it is enabled again`;
+    }
+    return `repository '${key}' does not exist`;
+  }
+
   /** The key of the remote repository that mirrors `ns` (containerd's upstream host), if any. */
   async remoteForHost(ns: string): Promise<string | undefined> {
     if (!this.mirrors || Date.now() - this.mirrors.at > Math.min(this.deps.cacheTtlMs, 5000)) {

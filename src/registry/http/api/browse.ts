@@ -63,6 +63,6 @@ export function getSetMeUp(services: Services) {
 
 async function repository(services: Services, key: string): Promise<RepositoryBackend> {
   const repo = await services.resolver.get(key);
-  if (!repo) throw new RegistryError('NOT_FOUND', `repository '${key}' does not exist`);
+  if (!repo) throw new RegistryError('NOT_FOUND', await services.resolver.whyMissing(key));
   return repo;
 }

@@ -85,7 +85,7 @@ export function v2Dispatcher(services: Services, routes: readonly V2Route[]) {
         throw e;
       }
       const repo = await services.resolver.get(name.repoKey);
-      if (!repo) throw new RegistryError('NAME_UNKNOWN', `repository '${name.repoKey}' does not exist`, { name: name.clientName });
+      if (!repo) throw new RegistryError('NAME_UNKNOWN', await services.resolver.whyMissing(name.repoKey), { name: name.clientName });
       ctx.log = ctx.log.child({ repo: name.repoKey });
       try {
         await method.handler({ ...call, ctx: { ...call.ctx, log: ctx.log }, name, repo });
