@@ -98,7 +98,6 @@ describe('drydock on Kubernetes, driven by kubectl', () => {
   }, 120_000);
 
   it('shows the printer columns in kubectl get', async () => {
-    // Image counts are refreshed by the operator's periodic look; wait for the push to show.
     const out = (await k(['get', 'dockerrepositories,promotions', '-A'])).stdout;
     const lines = out.split('\n');
     expect(lines[0]).toMatch(/^NAMESPACE\s+NAME\s+TYPE\s+READY\s+URL\s+AGE$/);
