@@ -16,7 +16,8 @@ commands:
   serve     run the registry (default)
   operator  reconcile DockerRepository and Promotion resources (SPEC §8):
             KUBECONFIG (or in-cluster), DATABASE_URL, DRYDOCK_WATCH_NAMESPACES,
-            DRYDOCK_NAMESPACE, DRYDOCK_OPERATOR_PORT (default 8080)
+            DRYDOCK_NAMESPACE, DRYDOCK_OPERATOR_PORT (default 8080),
+            DRYDOCK_IMAGE_COUNT_REFRESH_SECS (default 30)
   migrate   apply database migrations and exit
   gc        collect unreferenced blobs online and print a JSON summary
             [--dry-run] [--grace <secs>] [--batch <n>] [--rate <blobs/s>]
@@ -54,6 +55,11 @@ async function main(argv: string[]): Promise<number> {
         console.error(`DRYDOCK_OPERATOR_PORT: not a port number: ${JSON.stringify(portText)}`);
         return 2;
       }
+      const refreshText = process.env.DRYDOCK_IMAGE_COUNT_REFRESH_SECS ?? '30';
+      if (!/^\d+(\.\d+)?$/.test(refreshText) || Number(refreshText) <= 0) {
+        console.error(`DRYDOCK_IMAGE_COUNT_REFRESH_SECS: not a positive number of seconds: ${JSON.stringify(refreshText)}`);
+        return 2;
+      }
       if (!config.database.url) {
         console.error('drydock operator writes to the database the registry pods use: set DATABASE_URL');
         return 2;
@@ -67,6 +73,7 @@ async function main(argv: string[]): Promise<number> {
           leaseNamespace: process.env.DRYDOCK_NAMESPACE || podNamespace() || 'drydock',
           port: Number(portText),
           identity: process.env.POD_NAME || undefined,
+          imageCountRefreshMs: Number(refreshText) * 1000,
         });
       } catch (e) {
         // Nothing reachable to run against (no kubeconfig, no database): say which, without a stack.

@@ -160,6 +160,11 @@ export interface ManifestsStore {
    * has and the bytes it holds (its manifests and linked blobs, each counted once).
    */
   imageStats(repoKey: string): Promise<Array<{ image: string; tags: number; manifests: number; size: number }>>;
+  /**
+   * How many images (names holding at least one manifest) each repository has,
+   * for `repoKeys` or all; repositories without images are absent.
+   */
+  imageCounts(repoKeys?: readonly string[]): Promise<Map<string, number>>;
 }
 
 export interface TagRecord {

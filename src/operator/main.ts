@@ -20,6 +20,7 @@ import { openDriver } from '../registry/server.js';
 import { createServices, type Services } from '../registry/services.js';
 import { KubeEventRecorder } from './events.js';
 import { Informer } from './informer.js';
+import { ImageCountRefresher } from './image-counts.js';
 import { HttpKubeClient, loadKubeConfig, type KubeClient } from './kube.js';
 import { LeaderElector } from './leader.js';
 import { createOperatorMetrics, type OperatorMetrics } from './metrics.js';
@@ -47,6 +48,8 @@ export interface OperatorOptions {
   /** The registry's database; default: opened from the configuration. */
   store?: MetadataStore;
   resyncMs?: number;
+  /** How often `status.imageCount` is compared with the database (`DRYDOCK_IMAGE_COUNT_REFRESH_SECS`); default 30 s. */
+  imageCountRefreshMs?: number;
   leaseDurationSecs?: number;
 }
 
@@ -106,6 +109,7 @@ class Controllers {
   private readonly informers: Informer[] = [];
   private readonly queues: WorkQueue[] = [];
   private protector?: PodProtector;
+  private imageCounts?: ImageCountRefresher;
   synced = false;
 
   constructor(
@@ -172,6 +176,14 @@ class Controllers {
       namespaces,
     });
     repoQueue = queueFor('DockerRepository', (key) => repoController.reconcile(key));
+    const imageCounts = new ImageCountRefresher({
+      repositories,
+      store: services.store,
+      reconcile: (key) => repoQueue.add(key),
+      log: log.child({ controller: 'DockerRepository' }),
+      intervalMs: this.opts.imageCountRefreshMs ?? 30_000,
+    });
+    this.imageCounts = imageCounts;
 
     let promoQueue!: WorkQueue;
     const promotions = new Informer({ client, type: PROMOTIONS, namespaces, log, resyncMs: resync, onRelist: () => metrics.relists.inc({ kind: 'Promotion' }), onChange: (key) => promoQueue.add(key) });
@@ -210,6 +222,7 @@ class Controllers {
     metrics.queueDepth.reset();
     await Promise.all([secrets.start(), repositories.start(), promotions.start(), pods.start()]);
     await protector.sync();
+    imageCounts.start();
     this.synced = true;
     log.info({ namespaces: namespaces.length ? namespaces : 'all' }, 'operator caches synced; reconciling');
   }
@@ -223,6 +236,7 @@ class Controllers {
 
   async stop(): Promise<void> {
     this.synced = false;
+    await this.imageCounts?.stop();
     await Promise.all(this.informers.map((i) => i.stop()));
     await Promise.all(this.queues.map((q) => q.shutdown()));
     await this.protector?.stop();

@@ -105,7 +105,7 @@ export class RepositoryController {
     const prefix = accessPrefix(resource);
     const access = (await store.permissions.list()).filter((p) => p.name.startsWith(prefix)).map((p) => ({ name: p.name, target: p.target }));
     const imageCount =
-      stored && stored.config.rclass !== 'virtual' && stored.managedBy === managerOf(resource) ? (await store.manifests.imageStats(repoKey)).length : undefined;
+      stored && stored.config.rclass !== 'virtual' && stored.managedBy === managerOf(resource) ? ((await store.manifests.imageCounts([repoKey])).get(repoKey) ?? 0) : undefined;
     // A key is left behind only by an edit of the spec (or found on deletion): the
     // periodic reconciles of an unchanged resource need not scan every repository.
     const specChanged = resource.metadata.generation !== resource.status?.observedGeneration || resource.metadata.deletionTimestamp;

@@ -375,6 +375,26 @@ export function describeMetadataStore(
         expect(await store.manifests.imageStats('nothing-here')).toEqual([]);
       });
 
+      it('imageCounts counts images with a manifest per repository, for some keys or all', async () => {
+        await store.repositories.create({ key: 'count-a', rclass: 'local', config: {} });
+        await store.repositories.create({ key: 'count-b', rclass: 'local', config: {} });
+        await store.manifests.put(manifestOf('count-a', 'app', 'count-1'), []);
+        await store.manifests.put(manifestOf('count-a', 'app', 'count-2'), []);
+        await store.manifests.put(manifestOf('count-a', 'tool', 'count-3'), []);
+        await store.manifests.put(manifestOf('count-b', 'web', 'count-4'), []);
+        expect(await store.manifests.imageCounts(['count-a', 'count-b', 'count-empty'])).toEqual(
+          new Map([
+            ['count-a', 2],
+            ['count-b', 1],
+          ]),
+        );
+        expect(await store.manifests.imageCounts(['count-b'])).toEqual(new Map([['count-b', 1]]));
+        expect(await store.manifests.imageCounts([])).toEqual(new Map());
+        const all = await store.manifests.imageCounts();
+        expect(all.get('count-a')).toBe(2);
+        expect(all.get('count-b')).toBe(1);
+      });
+
       it('referencing finds the manifests of one image that reference a digest', async () => {
         const layer = digestOf('shared-layer');
         const a = manifestOf('r', 'img', 'ref-a');

@@ -64,6 +64,9 @@ describe('drydock CLI', () => {
     const badPort = await runDrydockCli(['operator'], { env: { DRYDOCK_OPERATOR_PORT: 'http', DATABASE_URL: 'postgres://127.0.0.1:1/x' } });
     expect(badPort.code).toBe(2);
     expect(badPort.stderr).toMatch(/DRYDOCK_OPERATOR_PORT: not a port number: "http"/);
+    const badRefresh = await runDrydockCli(['operator'], { env: { DRYDOCK_IMAGE_COUNT_REFRESH_SECS: '0', DATABASE_URL: 'postgres://127.0.0.1:1/x' } });
+    expect(badRefresh.code).toBe(2);
+    expect(badRefresh.stderr).toMatch(/DRYDOCK_IMAGE_COUNT_REFRESH_SECS: not a positive number of seconds: "0"/);
     const emptyKubeconfig = join(tmp, 'kubeconfig.yaml');
     await writeFile(emptyKubeconfig, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n');
     const noCluster = await runDrydockCli(['operator'], {

@@ -43,7 +43,7 @@ beforeAll(async () => {
   kube = await startKubeApiServer();
   db = await createTestDatabase();
   dd = await startDrydock({ databaseUrl: db.url });
-  operator = await startDrydockOperator({ kubeconfig: kube.kubeconfigPath, databaseUrl: db.url, env: { DRYDOCK_BASE_URL: dd.url } });
+  operator = await startDrydockOperator({ kubeconfig: kube.kubeconfigPath, databaseUrl: db.url, env: { DRYDOCK_BASE_URL: dd.url, DRYDOCK_IMAGE_COUNT_REFRESH_SECS: '1' } });
   app = await buildImage(join(tmp, 'app'), { tag: '1.4.2', layers: 2, layerSize: 16 * 1024, history: true });
 }, 120_000);
 
@@ -82,6 +82,8 @@ describe('drydock on Kubernetes, driven by kubectl', () => {
 
   it('lets skopeo push to the declared repository and promotes it with a Promotion', async () => {
     await skopeoCopy(`oci:${join(tmp, 'app')}:1.4.2`, `docker://${dd.host}/team-a/app:1.4.2`, { destCreds: dd.creds });
+    // The push shows in the resource's status without touching the resource.
+    await k(['wait', '--for=jsonpath={.status.imageCount}=1', 'dockerrepository/team-a', '-n', 'team-a', '--timeout=60s']);
     const applied = await k(['apply', '-f', 'config/samples/promotions/']);
     expect(applied.stdout).toMatch(/promotion\.drydock\.dev\/app-1\.4\.2-to-prod created/);
     await k(['wait', "--for=jsonpath={.status.phase}=Succeeded", 'promotion/app-1.4.2-to-prod', '-n', 'team-a', '--timeout=60s']);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { digestsInUse, imageHosts, parseImageId, POD_REASON, protectionChanges } from '../../src/operator/in-use.js';
 import { setCondition } from '../../src/operator/conditions.js';
+import { staleImageCounts } from '../../src/operator/image-counts.js';
 import { WorkQueue } from '../../src/operator/queue.js';
 import { sameJson } from '../../src/operator/same-json.js';
 import { parseNamespaces, trimPod } from '../../src/operator/main.js';
@@ -15,6 +16,39 @@ function pod(name: string, phase: string, imageIDs: string[], init: string[] = [
     status: { phase, containerStatuses: imageIDs.map((imageID) => ({ imageID })), initContainerStatuses: init.map((imageID) => ({ imageID })) },
   };
 }
+
+describe('image counts', () => {
+  const now = new Date();
+  function repo(name: string, spec: Record<string, unknown>, status: Record<string, unknown>, ready = 'True', deleting = false) {
+    return {
+      metadata: { name, namespace: 'team-a', ...(deleting ? { deletionTimestamp: now.toISOString() } : {}) },
+      spec,
+      status: { ...status, conditions: setCondition(undefined, { type: 'Ready', status: ready as 'True', reason: 'x', message: '' }, now) },
+    };
+  }
+
+  it('finds the Ready local and remote resources whose count moved, by their key', () => {
+    const resources = [
+      repo('same', { type: 'local' }, { imageCount: 2 }),
+      repo('grew', { type: 'local' }, { imageCount: 0 }),
+      repo('renamed', { type: 'remote', key: 'hub', remote: { url: 'https://r' } }, { imageCount: 1 }),
+      repo('emptied', { type: 'local' }, { imageCount: 3 }),
+      repo('virtual', { type: 'virtual', virtual: { repositories: ['same'] } }, { imageCount: 0 }),
+      repo('loser', { type: 'local', key: 'same' }, { imageCount: 0 }, 'False'),
+      repo('going', { type: 'local' }, { imageCount: 0 }, 'True', true),
+      repo('new', { type: 'local' }, {}),
+    ];
+    const counts = new Map([
+      ['same', 2],
+      ['grew', 1],
+      ['hub', 4],
+      ['virtual', 9],
+      ['going', 5],
+      ['new', 1],
+    ]);
+    expect(staleImageCounts(resources, counts)).toEqual(['team-a/grew', 'team-a/renamed', 'team-a/emptied']);
+  });
+});
 
 describe('in-use protection', () => {
   it('parses the imageID forms container runtimes report', () => {

@@ -119,6 +119,15 @@ export class PgManifests implements ManifestsStore {
     return rows.map((r) => ({ image: r.image, tags: Number(r.tags), manifests: Number(r.manifests), size: Number(r.size) }));
   }
 
+  async imageCounts(repoKeys?: readonly string[]): Promise<Map<string, number>> {
+    const { rows } = await this.db.query<{ repo_key: string; images: number }>(
+      `SELECT repo_key, count(DISTINCT image)::int8 AS images FROM manifests
+        WHERE $1::text[] IS NULL OR repo_key = ANY($1::text[]) GROUP BY repo_key`,
+      [repoKeys ? [...repoKeys] : null],
+    );
+    return new Map(rows.map((r) => [r.repo_key, Number(r.images)]));
+  }
+
   async referencing(repoKey: string, image: string, child: string): Promise<string[]> {
     const { rows } = await this.db.query<{ digest: string }>(
       `SELECT digest FROM manifest_references
