@@ -99,7 +99,7 @@ export function trimPod(pod: KubeObject): KubeObject {
  * remote repository mirrors (containerd's mirror pulls record the upstream in
  * `imageID`, though the bytes came from drydock's cache).
  */
-export function registryOrMirrored(ownHost: string, resolver: Pick<Services['resolver'], 'remoteForHost'>): (host: string) => Promise<boolean> {
+function registryOrMirrored(ownHost: string, resolver: Pick<Services['resolver'], 'remoteForHost'>): (host: string) => Promise<boolean> {
   const own = ownHost.toLowerCase();
   return async (host) => host === own || (await resolver.remoteForHost(host)) !== undefined;
 }

@@ -561,7 +561,9 @@ describe('@kubernetes/client-node against the emulator', () => {
         versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }],
       },
     };
-    const res = await fetch(`${server.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(crd) });
+    const postCrd = (body: unknown) =>
+      fetch(`${server.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await postCrd(crd);
     expect(res.status).toBe(201);
     const stored = (await res.json()) as KubeObject;
     expect(stored.status).toMatchObject({ conditions: expect.arrayContaining([expect.objectContaining({ type: 'Established', status: 'True' })]) });
@@ -571,30 +573,22 @@ describe('@kubernetes/client-node against the emulator', () => {
     await custom.createClusterCustomObject({ group: 'example.com', version: 'v1', plural: 'widgets', body: { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' }, spec: { anything: { goes: 1 } } } });
     expect(server.get({ apiVersion: 'example.com/v1', kind: 'Widget', name: 'w' })?.spec).toEqual({ anything: { goes: 1 } });
 
-    const structural = await fetch(`${server.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        ...crd,
-        metadata: { name: 'gadgets.example.com' },
-        spec: { ...crd.spec, names: { kind: 'Gadget', plural: 'gadgets' }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { properties: { spec: { type: 'object', additionalProperties: false, properties: {} } } } } }] },
-      }),
+    const structural = await postCrd({
+      ...crd,
+      metadata: { name: 'gadgets.example.com' },
+      spec: { ...crd.spec, names: { kind: 'Gadget', plural: 'gadgets' }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { properties: { spec: { type: 'object', additionalProperties: false, properties: {} } } } } }] },
     });
     expect(structural.status).toBe(422);
     expect(((await structural.json()) as KubeStatus).message).toContain('additionalProperties and properties are mutual exclusive');
 
-    const badRule = await fetch(`${server.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        ...crd,
-        metadata: { name: 'gizmos.example.com' },
-        spec: {
-          ...crd.spec,
-          names: { kind: 'Gizmo', plural: 'gizmos' },
-          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-validations': [{ rule: 'self.size ==' }] } } } } }],
-        },
-      }),
+    const badRule = await postCrd({
+      ...crd,
+      metadata: { name: 'gizmos.example.com' },
+      spec: {
+        ...crd.spec,
+        names: { kind: 'Gizmo', plural: 'gizmos' },
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-validations': [{ rule: 'self.size ==' }] } } } } }],
+      },
     });
     expect(badRule.status).toBe(422);
     expect(((await badRule.json()) as KubeStatus).message).toMatch(/x-kubernetes-validations\[0\]\.rule: Invalid value: "self\.size ==": compilation failed/);
