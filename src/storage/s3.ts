@@ -45,6 +45,11 @@ export interface S3DriverOptions {
   prefix: string;
   redirect: { mode: 'none' | 'presigned' | 'cdn'; ttlSecs: number; cdnBaseUrl?: string | undefined };
   multipartPartSize: number;
+  /**
+   * How long to wait for a connection, and for a connected socket to move a
+   * byte, before the request fails and the SDK retries it. Defaults: 10 s and 30 s.
+   */
+  timeouts?: { connectMs: number; idleMs: number };
 }
 
 /** DeleteObjects takes at most 1000 keys per request. */
@@ -84,6 +89,13 @@ export class S3Driver implements BlobDriver {
       region: opts.region,
       ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
       forcePathStyle: opts.forcePathStyle,
+      // Without timeouts the SDK waits forever on a connection the store stopped
+      // answering, and a push hangs with it. `socketTimeout` is an idle timeout
+      // (no byte moved), not a cap on the request, so slow large parts are not
+      // cut off. A request that timed out is retried by the SDK; one whose
+      // streamed body was already sent fails instead (its length no longer
+      // matches), so nothing is half-written.
+      requestHandler: { connectionTimeout: opts.timeouts?.connectMs ?? 10_000, socketTimeout: opts.timeouts?.idleMs ?? 30_000 },
       // Without these the SDK sends streamed bodies with aws-chunked framing and
       // trailing checksums, which S3-compatible stores (s3rver, older MinIO) store verbatim.
       requestChecksumCalculation: 'WHEN_REQUIRED',

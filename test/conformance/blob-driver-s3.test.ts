@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -183,6 +185,25 @@ describe('S3Driver specifics', () => {
       expect(err).toBeInstanceOf(StorageUnavailableError);
       expect((err as StorageUnavailableError).cause).toBeDefined();
     }));
+
+  it('gives up on a store that accepts connections and never answers, instead of hanging', async () => {
+    const silent = createServer(() => undefined); // reads each request, answers none
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+      await withDriver({ endpoint, timeouts: { connectMs: 1000, idleMs: 300 } }, async (driver) => {
+        const started = Date.now();
+        const err = await driver.stat('k').catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(StorageUnavailableError);
+        expect(String((err as StorageUnavailableError).cause)).toMatch(/timeout|timed out/i);
+        // Three attempts of 300 ms idle each and the SDK's backoff, not the test's 60 s.
+        expect(Date.now() - started).toBeLessThan(20_000);
+      });
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
 
   it('refuses a tampered upload state', () =>
     withDriver({}, async (driver) => {
